@@ -1,0 +1,1 @@
+"""The `newsmt` command line: serve, smoke, translate, summarize, models."""

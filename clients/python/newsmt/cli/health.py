@@ -1,0 +1,40 @@
+"""`newsmt health`: ask a server's health service; exit 0 only when SERVING (container probes)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from newsmt.cli.main import EXIT_FAILED, EXIT_OK
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "health",
+        help="check a server's gRPC health; exit 0 when SERVING",
+        description="Query the standard grpc.health.v1 service. Prints the status and exits 0 "
+        "when it is SERVING, 1 otherwise (NOT_SERVING, unknown service, or no answer). Used by "
+        "the Dockerfile's HEALTHCHECK.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--address", default="127.0.0.1:50051", help="server host:port")
+    parser.add_argument(
+        "--service",
+        default="",
+        help='service name, e.g. newsmt.v1.TranslationService; "" is the whole server',
+    )
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from newsmt.client import Client, NewsmtError
+
+    with Client(args.address, timeout=args.timeout, retries=0) as client:
+        try:
+            status = client.health(args.service, timeout=args.timeout)
+        except NewsmtError as exc:
+            print(f"{args.address}: {exc.code.name}")
+            return EXIT_FAILED
+    print(f"{args.address}: {status}")
+    return EXIT_OK if status == "SERVING" else EXIT_FAILED

@@ -1,0 +1,352 @@
+"""`newsmt smoke`: run every seed article through the service and report.
+
+Per article: ProcessArticle (en->ru, en->es; summaries in en, ru, es), then the two
+translations back into English with Translate. Exits 1 if any stage failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from newsmt.cli._seeds import SeedArticle, find_articles, read_article
+from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+TARGETS = ("ru", "es")
+SUMMARIES = ("en", "ru", "es")
+
+DEMO_BANNER = """\
+!! DEMO MODELS: {names} have RANDOM WEIGHTS.
+!! Their output is meaningless text: this run checks the service end to end, not translation
+!! quality. For real translations: `newsmt models pull` (needs access to huggingface.co)."""
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "smoke",
+        help="run every seed article through the service and report",
+        description="Run every article in --seeds through the service: ProcessArticle into "
+        "Russian and Spanish with summaries in English, Russian and Spanish, then the "
+        "translations back into English. Without --address it starts a server in this "
+        "process on a free port; if no models are installed it first builds demo models "
+        "(random weights, cached under --model-dir/demo) and says so. Exit code 0: every "
+        "stage passed; 1: a stage failed; 2: set-up failed (no seeds, server not reachable).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--seeds", type=Path, default=Path("seeds"), help="folder of .txt articles")
+    parser.add_argument(
+        "--address", help="use a running server at host:port instead of starting one"
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="model folder for the in-process server (default: models, or $NEWSMT_MODEL_DIR)",
+    )
+    parser.add_argument(
+        "--registry", type=Path, default=None, help="registry TOML for the in-process server"
+    )
+    parser.add_argument(
+        "--demo-size",
+        choices=("full", "tiny"),
+        default="full",
+        help="size of demo models built when none are installed (full: the real models' shapes)",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="deadline per call, seconds")
+    parser.add_argument("--json", action="store_true", help="print one JSON report instead of text")
+    parser.set_defaults(run=run)
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float = 0.0
+    demo: bool = False
+    models: tuple[str, ...] = ()
+    chars: int = 0
+
+
+@dataclass
+class ArticleReport:
+    file: str
+    title: str
+    detected: str = ""
+    confidence: float = 0.0
+    stages: list[Stage] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stages) and all(s.ok for s in self.stages)
+
+
+def run(args: argparse.Namespace) -> int:
+    from newsmt.server.logs import configure
+
+    configure("text", "WARNING")
+    out = _Printer(quiet=args.json)
+    paths = find_articles(args.seeds) if args.seeds.is_dir() else []
+    if not paths:
+        print(f"newsmt smoke: no .txt articles in {args.seeds}/ (use --seeds DIR)", file=sys.stderr)
+        return EXIT_USAGE
+    started = time.monotonic()
+    try:
+        with _target(args, out) as address:
+            reports, demo_models = _run_articles(address, paths, args.timeout, out)
+    except _SetupError as exc:
+        print(f"newsmt smoke: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    total = time.monotonic() - started
+    stages = [s for r in reports for s in r.stages]
+    failed = [s for s in stages if not s.ok]
+    if args.json:
+        print(json.dumps(_as_json(reports, demo_models, total), indent=2, ensure_ascii=False))
+    else:
+        out.line()
+        verdict = "PASSED" if not failed else "FAILED"
+        out.line(
+            f"{verdict}: {len(reports)} article(s), {len(stages)} stages, "
+            f"{len(stages) - len(failed)} passed, {len(failed)} failed in {total:.1f} s"
+        )
+        if demo_models:
+            out.line("(demo models: the texts above are meaningless)")
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+class _SetupError(Exception):
+    pass
+
+
+class _Printer:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def line(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
+    """The address to test: --address, or an in-process server on a free port."""
+    if args.address:
+        out.line(f"newsmt smoke: using the server at {args.address}")
+        yield args.address
+        return
+    from newsmt.cli.serve import settings_from
+    from newsmt.models.registry import Registry, RegistryError
+    from newsmt.models.store import ModelStore
+    from newsmt.server.app import create_server
+    from newsmt.server.settings import SettingsError
+
+    try:
+        settings = settings_from(
+            args, port=0, host="127.0.0.1", model_dir=args.model_dir, registry=args.registry
+        )
+        registry = Registry.load(settings.registry)
+    except (SettingsError, RegistryError) as exc:
+        raise _SetupError(str(exc)) from None
+    store = ModelStore(settings.model_dir)
+    missing = [
+        spec
+        for spec in registry.models.values()
+        if spec.engine != "identity" and store.locate(spec) is None
+    ]
+    if missing:
+        out.line(
+            f"No model files in {settings.model_dir}/ for: {', '.join(s.name for s in missing)}."
+        )
+        out.line(
+            f"Building {args.demo_size} demo models (random weights, the real architecture and "
+            f"tokenizer files) into {settings.model_dir}/demo/. This happens once."
+        )
+        for spec in missing:
+            t0 = time.monotonic()
+            store.make_demo(spec, size=args.demo_size)
+            out.line(f"  built demo {spec.name} in {time.monotonic() - t0:.1f} s")
+    out.line("Starting an in-process server and loading models...")
+    t0 = time.monotonic()
+    server, port = create_server(settings, registry)
+    server.start()
+    server.wait_until_ready()
+    out.line(f"Server on 127.0.0.1:{port}, models loaded in {time.monotonic() - t0:.1f} s")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=5)
+
+
+def _run_articles(
+    address: str, paths: list[Path], timeout: float, out: _Printer
+) -> tuple[list[ArticleReport], list[str]]:
+    from newsmt.client import Client, NewsmtError
+
+    with Client(address, timeout=timeout) as client:
+        try:
+            client.wait_until_serving(timeout=60)
+            models = client.list_models()
+        except NewsmtError as exc:
+            raise _SetupError(f"server at {address} is not serving: {exc}") from None
+        out.line()
+        out.line("Models:")
+        for m in models:
+            flag = "DEMO (random weights)" if m.demo else ("real" if m.loaded else "")
+            out.line(f"  {m.name:<22} {m.state:<8} {m.engine:<13} {flag}")
+        demo = [m.name for m in models if m.demo]
+        if demo:
+            out.line()
+            out.line(DEMO_BANNER.format(names=", ".join(demo)))
+        reports = []
+        for n, path in enumerate(paths, start=1):
+            article = read_article(path)
+            out.line()
+            out.line(f"[{n}/{len(paths)}] {path.name}: {article.title[:70]!r}")
+            report = _run_article(client, path, article, timeout)
+            for stage in report.stages:
+                mark = "OK  " if stage.ok else "FAIL"
+                tag = " [demo]" if stage.demo else ""
+                models_used = " > ".join(stage.models)
+                out.line(
+                    f"  {mark} {stage.name:<16} {stage.seconds:6.2f} s  {stage.detail}"
+                    f"{'  via ' + models_used if models_used else ''}{tag}"
+                )
+            out.line(
+                f"  detected {report.detected} ({report.confidence:.2f}); {report.seconds:.1f} s"
+            )
+            reports.append(report)
+    return reports, demo
+
+
+def _run_article(client: Any, path: Path, article: SeedArticle, timeout: float) -> ArticleReport:
+    from newsmt.client import NewsmtError
+
+    report = ArticleReport(path.name, article.title)
+    t0 = time.monotonic()
+    try:
+        result = client.process_article(
+            article.title,
+            article.body,
+            id=article.id,
+            targets=TARGETS,
+            summaries=SUMMARIES,
+            timeout=timeout,
+        )
+    except NewsmtError as exc:
+        report.stages.append(Stage("process-article", False, str(exc)))
+        report.seconds = time.monotonic() - t0
+        return report
+    elapsed = time.monotonic() - t0
+    report.detected = result.detected_language.language
+    report.confidence = result.detected_language.confidence
+    for t in result.translations:
+        ok = t.status.ok and bool(t.body.strip()) == bool(article.body.strip())
+        detail = (
+            f"{len(t.body)} chars" if t.status.ok else f"{t.status.code_name}: {t.status.message}"
+        )
+        if t.status.ok and not ok:
+            detail = "empty translation of a non-empty body"
+        if t.output_truncated:
+            detail += " (some sentences hit the output bound)"
+        report.stages.append(
+            Stage(
+                f"translate en>{t.language}",
+                ok,
+                detail,
+                elapsed,
+                t.route.demo,
+                t.route.models,
+                len(t.body),
+            )
+        )
+    for s in result.summaries:
+        ok = s.status.ok and bool(s.text.strip())
+        h = s.input_handling
+        if s.status.ok:
+            how = f"{h.mode}" + (f" ({h.chunks} chunks)" if h.mode == "chunked" else "")
+            detail = f"{len(s.text)} chars, input {how}, {h.input_tokens}/{h.window_tokens} tokens"
+        else:
+            detail = f"{s.status.code_name}: {s.status.message}"
+        report.stages.append(
+            Stage(
+                f"summary {s.language}",
+                ok,
+                detail,
+                elapsed,
+                s.route.demo,
+                s.route.models,
+                len(s.text),
+            )
+        )
+    for t in result.translations:
+        if not t.status.ok:
+            continue
+        t1 = time.monotonic()
+        try:
+            back = client.translate(
+                [t.title, t.body], source=t.language, target="en", timeout=timeout
+            )
+        except NewsmtError as exc:
+            report.stages.append(
+                Stage(f"back {t.language}>en", False, str(exc), time.monotonic() - t1)
+            )
+            continue
+        body = back[1]
+        report.stages.append(
+            Stage(
+                f"back {t.language}>en",
+                bool(body.text.strip()) == bool(t.body.strip()),
+                f"{len(body.text)} chars",
+                time.monotonic() - t1,
+                body.route.demo,
+                body.route.models,
+                len(body.text),
+            )
+        )
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _as_json(reports: list[ArticleReport], demo_models: list[str], total: float) -> dict[str, Any]:
+    stages = [s for r in reports for s in r.stages]
+    return {
+        "ok": all(r.ok for r in reports),
+        "articles": len(reports),
+        "stages": len(stages),
+        "passed": sum(s.ok for s in stages),
+        "failed": sum(not s.ok for s in stages),
+        "seconds": round(total, 3),
+        "demo_models": demo_models,
+        "demo_warning": "random weights: output is meaningless" if demo_models else "",
+        "reports": [
+            {
+                "file": r.file,
+                "title": r.title,
+                "detected_language": r.detected,
+                "confidence": r.confidence,
+                "ok": r.ok,
+                "seconds": round(r.seconds, 3),
+                "stages": [
+                    {
+                        "stage": s.name,
+                        "ok": s.ok,
+                        "detail": s.detail,
+                        "seconds": round(s.seconds, 3),
+                        "models": list(s.models),
+                        "demo": s.demo,
+                        "chars": s.chars,
+                    }
+                    for s in r.stages
+                ],
+            }
+            for r in reports
+        ],
+    }

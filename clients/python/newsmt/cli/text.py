@@ -1,0 +1,172 @@
+"""`newsmt translate` and `newsmt summarize`: files, folders or stdin through a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+_INPUTS_HELP = "files or folders of .txt files; '-' or nothing reads stdin"
+
+
+def register(commands: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help=_INPUTS_HELP)
+    common.add_argument(
+        "--address", default="127.0.0.1:50051", help="server host:port (several: comma-separated)"
+    )
+    common.add_argument(
+        "--from", dest="source", default="", help="source language (default: detect)"
+    )
+    common.add_argument("--timeout", type=float, default=120.0, help="deadline per input, seconds")
+    common.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text, or one JSON object per input",
+    )
+    common.add_argument("--token", default=None, help="bearer token, if the server requires one")
+
+    translate = commands.add_parser(
+        "translate",
+        parents=[common],
+        help="translate files or stdin",
+        description="Translate each input with a running newsmt server (see `newsmt serve`). "
+        "Paragraphs and line breaks are kept. Exit 1 if any input failed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    translate.add_argument(
+        "--to", dest="target", required=True, help="target language: en, ru or es"
+    )
+    translate.set_defaults(run=run_translate)
+
+    summarize = commands.add_parser(
+        "summarize",
+        parents=[common],
+        help="summarize files or stdin",
+        description="Summarize each input with a running newsmt server. The summary may be in "
+        "another language than the input (--to). Exit 1 if any input failed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    summarize.add_argument(
+        "--to", dest="target", default="", help="summary language (default: the input's)"
+    )
+    length = summarize.add_mutually_exclusive_group()
+    length.add_argument("--max-tokens", type=int, default=None, help="summary length cap in tokens")
+    length.add_argument(
+        "--max-sentences", type=int, default=None, help="summary length cap in sentences"
+    )
+    summarize.add_argument(
+        "--long-input",
+        choices=("chunk", "truncate", "reject"),
+        default="chunk",
+        help="input longer than the summarizer's window: map-reduce over chunks, keep the first "
+        "window only, or fail",
+    )
+    summarize.set_defaults(run=run_summarize)
+
+
+def _inputs(paths: list[Path]) -> Iterator[tuple[str, str]]:
+    """(name, text) per input, in order."""
+    if not paths or paths == [Path("-")]:
+        yield "<stdin>", sys.stdin.read()
+        return
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*.txt")):
+                yield str(file), file.read_text(encoding="utf-8")
+        else:
+            yield str(path), path.read_text(encoding="utf-8")
+
+
+def _progress(items: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    if len(items) > 1 and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, unit="doc", file=sys.stderr)
+    else:
+        yield from items
+
+
+def _run(args: argparse.Namespace, work: Any) -> int:
+    from newsmt.client import Client, NewsmtError
+
+    try:
+        items = list(_inputs(args.inputs))
+    except OSError as exc:
+        print(f"newsmt {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = 0
+    with Client(args.address, timeout=args.timeout, token=args.token) as client:
+        for name, text in _progress(items):
+            try:
+                record = work(client, text)
+            except NewsmtError as exc:
+                failed += 1
+                print(f"newsmt {args.command}: {name}: {exc}", file=sys.stderr)
+                if args.format == "jsonl":
+                    print(
+                        json.dumps(
+                            {"input": name, "ok": False, "error": str(exc)}, ensure_ascii=False
+                        )
+                    )
+                continue
+            if args.format == "jsonl":
+                print(
+                    json.dumps({"input": name, "ok": True, **record}, ensure_ascii=False),
+                    flush=True,
+                )
+            else:
+                if record.get("demo"):
+                    print("[demo model: meaningless output]", file=sys.stderr)
+                print(record["text"], flush=True)
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    def work(client: Any, text: str) -> dict[str, Any]:
+        [result] = client.translate([text], target=args.target, source=args.source)
+        return {
+            "text": result.text,
+            "source_language": result.detected_language.language,
+            "confidence": result.detected_language.confidence,
+            "models": list(result.route.models),
+            "demo": result.route.demo,
+            "output_truncated": result.output_truncated,
+        }
+
+    return _run(args, work)
+
+
+def run_summarize(args: argparse.Namespace) -> int:
+    def work(client: Any, text: str) -> dict[str, Any]:
+        result = client.summarize(
+            text,
+            target=args.target,
+            source=args.source,
+            max_tokens=args.max_tokens,
+            max_sentences=args.max_sentences,
+            long_input=args.long_input,
+        )
+        h = result.input_handling
+        return {
+            "text": result.text,
+            "language": result.language,
+            "source_language": result.detected_language.language,
+            "input_handling": {
+                "mode": h.mode,
+                "chunks": h.chunks,
+                "input_tokens": h.input_tokens,
+                "window_tokens": h.window_tokens,
+                "dropped_tokens": h.dropped_tokens,
+            },
+            "models": list(result.route.models),
+            "demo": result.route.demo,
+        }
+
+    return _run(args, work)

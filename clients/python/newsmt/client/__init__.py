@@ -1,0 +1,67 @@
+"""The newsmt Python client.
+
+    from newsmt.client import Client
+
+    with Client("localhost:50051") as client:
+        result = client.process_article(title, body, targets=["ru"], summaries=["en"])
+
+`AsyncClient` has the same methods as coroutines. Failed calls raise `NewsmtError` subclasses;
+the generated stubs are in `newsmt.v1` for callers who want protobuf messages.
+"""
+
+from newsmt.client._client import DEFAULT_ADDRESS, DEFAULT_TIMEOUT, AsyncClient, Client
+from newsmt.client._errors import (
+    AuthenticationError,
+    CancelledError,
+    DeadlineExceededError,
+    FieldViolation,
+    InvalidArgumentError,
+    ModelUnavailableError,
+    NewsmtError,
+    OverloadedError,
+    UnavailableError,
+)
+from newsmt.client._types import (
+    ArticleResult,
+    ArticleSummary,
+    ArticleTranslation,
+    DetectedLanguage,
+    InputHandling,
+    LanguagePair,
+    Languages,
+    ModelInfo,
+    Route,
+    Segment,
+    StageStatus,
+    Summary,
+    Translation,
+)
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_TIMEOUT",
+    "ArticleResult",
+    "ArticleSummary",
+    "ArticleTranslation",
+    "AsyncClient",
+    "AuthenticationError",
+    "CancelledError",
+    "Client",
+    "DeadlineExceededError",
+    "DetectedLanguage",
+    "FieldViolation",
+    "InputHandling",
+    "InvalidArgumentError",
+    "LanguagePair",
+    "Languages",
+    "ModelInfo",
+    "ModelUnavailableError",
+    "NewsmtError",
+    "OverloadedError",
+    "Route",
+    "Segment",
+    "StageStatus",
+    "Summary",
+    "Translation",
+    "UnavailableError",
+]

@@ -1,0 +1,203 @@
+"""Protobuf <-> plain Python, shared by the sync and async clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from newsmt.client import _types as t
+from newsmt.v1 import article_pb2, common_pb2, summarization_pb2, translation_pb2
+
+_MODES: dict[int, t.HandlingMode] = {
+    common_pb2.InputHandling.MODE_WHOLE: "whole",
+    common_pb2.InputHandling.MODE_CHUNKED: "chunked",
+    common_pb2.InputHandling.MODE_TRUNCATED: "truncated",
+}
+_POLICIES = {
+    "chunk": common_pb2.LONG_INPUT_POLICY_CHUNK,
+    "truncate": common_pb2.LONG_INPUT_POLICY_TRUNCATE,
+    "reject": common_pb2.LONG_INPUT_POLICY_REJECT,
+}
+_STATES = {
+    translation_pb2.ModelInfo.STATE_READY: "ready",
+    translation_pb2.ModelInfo.STATE_LOADING: "loading",
+    translation_pb2.ModelInfo.STATE_MISSING: "missing",
+    translation_pb2.ModelInfo.STATE_FAILED: "failed",
+}
+
+
+def segments(items: Iterable[str | t.Segment]) -> list[translation_pb2.Segment]:
+    """Strings get ids "0", "1", ... in order."""
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, t.Segment):
+            out.append(translation_pb2.Segment(id=item.id, text=item.text))
+        else:
+            out.append(translation_pb2.Segment(id=str(i), text=item))
+    return out
+
+
+def length(max_tokens: int | None, max_sentences: int | None) -> common_pb2.SummaryLength:
+    if max_tokens is not None and max_sentences is not None:
+        raise ValueError("set max_tokens or max_sentences, not both")
+    if max_tokens is not None:
+        return common_pb2.SummaryLength(max_tokens=max_tokens)
+    if max_sentences is not None:
+        return common_pb2.SummaryLength(max_sentences=max_sentences)
+    return common_pb2.SummaryLength()
+
+
+def policy(name: t.LongInputPolicy) -> int:
+    try:
+        return _POLICIES[name]
+    except KeyError:
+        raise ValueError(f"long_input must be one of {', '.join(_POLICIES)}") from None
+
+
+def summarize_request(
+    text: str,
+    target: str,
+    source: str,
+    max_tokens: int | None,
+    max_sentences: int | None,
+    long_input: t.LongInputPolicy,
+) -> summarization_pb2.SummarizeRequest:
+    return summarization_pb2.SummarizeRequest(
+        text=text,
+        source_language_code=source,
+        target_language_code=target,
+        length=length(max_tokens, max_sentences),
+        long_input_policy=policy(long_input),  # type: ignore[arg-type]
+    )
+
+
+def article_request(
+    title: str,
+    body: str,
+    *,
+    id: str,
+    source: str,
+    targets: Sequence[str],
+    summaries: Sequence[str],
+    max_tokens: int | None,
+    max_sentences: int | None,
+    long_input: t.LongInputPolicy,
+) -> article_pb2.ProcessArticleRequest:
+    return article_pb2.ProcessArticleRequest(
+        id=id,
+        title=title,
+        body=body,
+        source_language_code=source,
+        target_language_codes=list(targets),
+        summary_language_codes=list(summaries),
+        summary_length=length(max_tokens, max_sentences),
+        long_input_policy=policy(long_input),  # type: ignore[arg-type]
+    )
+
+
+def detected(pb: common_pb2.DetectedLanguage) -> t.DetectedLanguage:
+    return t.DetectedLanguage(pb.language_code, round(pb.confidence, 4))
+
+
+def route(pb: common_pb2.ModelRoute) -> t.Route:
+    return t.Route(tuple(pb.models), pb.demo)
+
+
+def handling(pb: common_pb2.InputHandling) -> t.InputHandling:
+    return t.InputHandling(
+        _MODES.get(pb.mode, "unspecified"),
+        pb.chunks,
+        pb.input_tokens,
+        pb.window_tokens,
+        pb.dropped_tokens,
+        pb.reduce_passes,
+    )
+
+
+def translations(pb: translation_pb2.TranslateResponse) -> list[t.Translation]:
+    return [
+        t.Translation(
+            x.id,
+            x.translated_text,
+            detected(x.detected_language),
+            route(x.route),
+            x.output_truncated,
+        )
+        for x in pb.translations
+    ]
+
+
+def summary(pb: summarization_pb2.SummarizeResponse) -> t.Summary:
+    return t.Summary(
+        pb.summary,
+        detected(pb.detected_language),
+        pb.target_language_code,
+        handling(pb.input_handling),
+        route(pb.route),
+    )
+
+
+def article(pb: article_pb2.ProcessArticleResponse) -> t.ArticleResult:
+    return t.ArticleResult(
+        id=pb.id,
+        detected_language=detected(pb.detected_language),
+        translations=[
+            t.ArticleTranslation(
+                x.target_language_code,
+                x.title,
+                x.body,
+                route(x.route),
+                x.output_truncated,
+                t.StageStatus(x.status.code, x.status.message),
+            )
+            for x in pb.translations
+        ],
+        summaries=[
+            t.ArticleSummary(
+                x.language_code,
+                x.summary,
+                handling(x.input_handling),
+                route(x.route),
+                t.StageStatus(x.status.code, x.status.message),
+            )
+            for x in pb.summaries
+        ],
+        demo=pb.demo,
+    )
+
+
+def languages(pb: translation_pb2.ListLanguagesResponse) -> t.Languages:
+    return t.Languages(
+        pairs=[
+            t.LanguagePair(
+                p.source_language_code,
+                p.target_language_code,
+                tuple(p.models),
+                p.available,
+                p.demo,
+                p.max_input_tokens,
+            )
+            for p in pb.pairs
+        ],
+        summary_languages=tuple(pb.summary_language_codes),
+        summaries_available=pb.summaries_available,
+    )
+
+
+def models(pb: translation_pb2.ListModelsResponse) -> list[t.ModelInfo]:
+    return [
+        t.ModelInfo(
+            m.name,
+            m.task,
+            m.source_language_code,
+            m.target_language_code,
+            m.repo,
+            m.revision,
+            m.engine,
+            _STATES.get(m.state, "unspecified"),
+            m.loaded,
+            m.demo,
+            m.max_input_tokens,
+            m.detail,
+        )
+        for m in pb.models
+    ]

@@ -1,0 +1,144 @@
+"""Plain Python results: what the client returns instead of protobuf messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+HandlingMode = Literal["whole", "chunked", "truncated", "unspecified"]
+LongInputPolicy = Literal["chunk", "truncate", "reject"]
+
+
+@dataclass(frozen=True)
+class DetectedLanguage:
+    language: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """The models that produced a result; `demo` means random weights, meaningless output."""
+
+    models: tuple[str, ...] = ()
+    demo: bool = False
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Translation:
+    id: str
+    text: str
+    detected_language: DetectedLanguage
+    route: Route
+    output_truncated: bool
+
+
+@dataclass(frozen=True)
+class InputHandling:
+    mode: HandlingMode
+    chunks: int
+    input_tokens: int
+    window_tokens: int
+    dropped_tokens: int
+    reduce_passes: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    detected_language: DetectedLanguage
+    language: str
+    input_handling: InputHandling
+    route: Route
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    code: int
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    @property
+    def code_name(self) -> str:
+        import grpc
+
+        for code in grpc.StatusCode:
+            if code.value[0] == self.code:
+                return code.name
+        return str(self.code)
+
+
+@dataclass(frozen=True)
+class ArticleTranslation:
+    language: str
+    title: str
+    body: str
+    route: Route
+    output_truncated: bool
+    status: StageStatus
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    language: str
+    text: str
+    input_handling: InputHandling
+    route: Route
+    status: StageStatus
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    id: str
+    detected_language: DetectedLanguage
+    translations: list[ArticleTranslation] = field(default_factory=list)
+    summaries: list[ArticleSummary] = field(default_factory=list)
+    demo: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when every stage succeeded."""
+        return all(t.status.ok for t in self.translations) and all(
+            s.status.ok for s in self.summaries
+        )
+
+
+@dataclass(frozen=True)
+class LanguagePair:
+    source: str
+    target: str
+    models: tuple[str, ...]
+    available: bool
+    demo: bool
+    max_input_tokens: int
+
+
+@dataclass(frozen=True)
+class Languages:
+    pairs: list[LanguagePair]
+    summary_languages: tuple[str, ...]
+    summaries_available: bool
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    task: str
+    source: str
+    target: str
+    repo: str
+    revision: str
+    engine: str
+    state: str
+    loaded: bool
+    demo: bool
+    max_input_tokens: int
+    detail: str

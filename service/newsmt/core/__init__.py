@@ -1,0 +1,1 @@
+"""Domain types shared by every layer: languages, request context, errors."""

@@ -1,0 +1,78 @@
+"""The engine interface. The pipeline and scheduler never know which engine they drive."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings. Defaults are overwritten by the model's generation_config.json, then
+    by the registry's [generation] table, so opus-mt runs with its own beam 4."""
+
+    num_beams: int = 4
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    min_length: int = 0
+    max_length: int = 512
+
+    def merged(self, values: dict[str, Any]) -> GenerationSettings:
+        known = {f.name for f in fields(self)}
+        updates = {k: v for k, v in values.items() if k in known and v is not None}
+        return replace(self, **updates)
+
+
+class Engine(ABC):
+    """A loaded seq2seq model with its tokenizer.
+
+    Tokens are the model's own token strings. `encode` adds the end-of-sequence marker (and a
+    start marker where the model wants one), so `len(encode(text))` is the model's input length.
+    `generate` is only ever called from one scheduler thread per engine; `encode` and `decode`
+    are called from many request threads and must be thread-safe (the base class serializes
+    them with a lock, since Hugging Face fast tokenizers are not).
+    """
+
+    #: "transformers", "ctranslate2" or "identity"
+    kind: str = ""
+
+    def __init__(self, *, name: str, demo: bool, max_input_tokens: int) -> None:
+        self.name = name
+        self.demo = demo
+        self.max_input_tokens = max_input_tokens
+        self.settings = GenerationSettings()
+        self._tokenizer_lock = threading.Lock()
+
+    def encode(self, text: str) -> list[str]:
+        with self._tokenizer_lock:
+            return self._encode(text)
+
+    def decode(self, tokens: Sequence[str]) -> str:
+        with self._tokenizer_lock:
+            return self._decode(tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    @abstractmethod
+    def _encode(self, text: str) -> list[str]: ...
+
+    @abstractmethod
+    def _decode(self, tokens: Sequence[str]) -> str: ...
+
+    @abstractmethod
+    def generate(
+        self,
+        batch: Sequence[Sequence[str]],
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int = 0,
+    ) -> list[list[str]]:
+        """Decode a batch. Each result is the generated tokens without special tokens."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

@@ -1,0 +1,112 @@
+"""The Hugging Face transformers engine (PyTorch, fp32 on CPU)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from newsmt.engines.base import Engine, GenerationSettings
+
+log = logging.getLogger(__name__)
+
+
+class TransformersEngine(Engine):
+    kind = "transformers"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        demo: bool,
+        max_input_tokens: int,
+        overrides: dict[str, Any] | None = None,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(name=name, demo=demo, max_input_tokens=max_input_tokens)
+        import torch
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        # trust_remote_code stays off: a model repo can never run its own code here.
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        # Input lengths are the pipeline's business (it splits and chunks); no truncation here.
+        self.tokenizer.model_max_length = 1 << 30
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(
+            path, trust_remote_code=False, dtype=torch.float32
+        ).to(device)
+        self.model.eval()
+        self.device = device
+        self._torch = torch
+        config = self.model.generation_config
+        self.settings = (
+            GenerationSettings()
+            .merged(
+                {
+                    "num_beams": config.num_beams,
+                    "length_penalty": config.length_penalty,
+                    "no_repeat_ngram_size": config.no_repeat_ngram_size,
+                    "repetition_penalty": config.repetition_penalty,
+                    "min_length": config.min_length,
+                    "max_length": config.max_length,
+                }
+            )
+            .merged(overrides or {})
+        )
+        self._special = set(self.tokenizer.all_special_tokens)
+        self._pad_id = self.tokenizer.pad_token_id
+        # Decoding settings go into the model's generation config once; lengths are per call.
+        # Length fields return to their defaults so that per-call lengths are the only ones.
+        s = self.settings
+        config.update(
+            num_beams=s.num_beams,
+            length_penalty=s.length_penalty,
+            no_repeat_ngram_size=s.no_repeat_ngram_size,
+            repetition_penalty=s.repetition_penalty,
+            early_stopping=s.num_beams > 1,
+            do_sample=False,
+            max_length=GenerationConfig().max_length,
+            min_length=0,
+        )
+
+    def _encode(self, text: str) -> list[str]:
+        ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+        return list(self.tokenizer.convert_ids_to_tokens(ids))
+
+    def _decode(self, tokens: Sequence[str]) -> str:
+        kept = [t for t in tokens if t not in self._special]
+        return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
+
+    def generate(
+        self,
+        batch: Sequence[Sequence[str]],
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int = 0,
+    ) -> list[list[str]]:
+        torch = self._torch
+        with self._tokenizer_lock:
+            id_rows: list[list[int]] = [
+                list(self.tokenizer.convert_tokens_to_ids(list(row)))  # type: ignore[arg-type]
+                for row in batch
+            ]
+        width = max(len(row) for row in id_rows)
+        input_ids = torch.full((len(id_rows), width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((len(id_rows), width), dtype=torch.long)
+        for i, row in enumerate(id_rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention[i, : len(row)] = 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                max_new_tokens=max_new_tokens,
+                # min_length counts the decoder start token; min_new_tokens would warn.
+                min_length=min(min_new_tokens, max_new_tokens) + 1 if min_new_tokens else 0,
+            )
+        with self._tokenizer_lock:
+            rows = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in out]
+        return [[t for t in row if t not in self._special] for row in rows]

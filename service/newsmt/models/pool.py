@@ -1,0 +1,141 @@
+"""The models this process serves: what is loaded, what is missing, and why."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
+from newsmt.engines.base import Engine
+from newsmt.engines.factory import EngineOptions, create_engine
+from newsmt.models.registry import ModelSpec, Registry
+from newsmt.models.store import PULL_HINT, ModelStore
+from newsmt.scheduler.batcher import Batcher, BatcherConfig, BatchObserver
+
+log = logging.getLogger(__name__)
+
+
+class ModelState(enum.Enum):
+    MISSING = "missing"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass
+class ServedModel:
+    spec: ModelSpec
+    state: ModelState = ModelState.LOADING
+    demo: bool = False
+    engine_kind: str = ""
+    detail: str = ""
+    engine: Engine | None = None
+    batcher: Batcher | None = None
+
+
+#: Makes the per-model batch observer (metrics); None for no observer.
+ObserverFactory = Callable[[str], BatchObserver | None]
+
+
+class ModelPool:
+    def __init__(
+        self,
+        registry: Registry,
+        store: ModelStore,
+        *,
+        batcher_config: BatcherConfig | None = None,
+        engine_options: EngineOptions | None = None,
+        observer_factory: ObserverFactory | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self._batcher_config = batcher_config or BatcherConfig()
+        self._engine_options = engine_options or EngineOptions()
+        self._observer_factory = observer_factory
+        self._models = {name: ServedModel(spec) for name, spec in registry.models.items()}
+        self._lock = threading.Lock()
+
+    def load_all(self, on_change: Callable[[], None] | None = None) -> None:
+        """Load and warm up every model; a failure leaves that model FAILED, the rest serve."""
+        for name in self._models:
+            self.load(name)
+            if on_change is not None:
+                on_change()
+
+    def load(self, name: str) -> ServedModel:
+        served = self._models[name]
+        spec = served.spec
+        try:
+            path: Path | None = None
+            ct2_path: Path | None = None
+            if spec.engine != "identity":
+                local = self.store.locate(spec)
+                if local is None:
+                    served.state = ModelState.MISSING
+                    served.detail = f"not in {self.store.root}; {PULL_HINT}"
+                    log.warning("model %s: %s", name, served.detail)
+                    return served
+                path, served.demo = local.path, local.demo
+                ct2_path = self.store.ct2_path(local, self._compute_type(spec))
+            engine = create_engine(
+                spec, path, demo=served.demo, options=self._engine_options, ct2_path=ct2_path
+            )
+            _warm_up(engine)
+        except Exception as exc:
+            served.state = ModelState.FAILED
+            served.detail = f"failed to load: {type(exc).__name__}"
+            log.exception("model %s failed to load", name)
+            return served
+        observer = self._observer_factory(name) if self._observer_factory else None
+        with self._lock:
+            served.engine = engine
+            served.engine_kind = engine.kind
+            served.demo = engine.demo
+            served.batcher = Batcher(engine, self._batcher_config, observer=observer)
+            served.state = ModelState.READY
+            served.detail = ""
+        log.info("model %s ready: engine=%s demo=%s", name, engine.kind, str(engine.demo).lower())
+        return served
+
+    def _compute_type(self, spec: ModelSpec) -> str:
+        if spec.compute_type != "auto":
+            return spec.compute_type
+        return "int8_float16" if self._engine_options.device == "cuda" else "int8"
+
+    def get(self, name: str) -> ServedModel:
+        """The model, ready to serve, or ModelUnavailable naming the fix."""
+        served = self._models[name]
+        if served.state is ModelState.READY:
+            return served
+        if served.state is ModelState.MISSING:
+            raise ModelUnavailable(name, "not installed", PULL_HINT)
+        if served.state is ModelState.LOADING:
+            raise ServiceUnavailable(f"model {name} is still loading; retry shortly")
+        raise ModelUnavailable(name, "failed to load", "see the server log; " + PULL_HINT)
+
+    def info(self, name: str) -> ServedModel:
+        """The model's entry, whatever its state."""
+        return self._models[name]
+
+    def models(self) -> list[ServedModel]:
+        return list(self._models.values())
+
+    def is_ready(self, name: str) -> bool:
+        return self._models[name].state is ModelState.READY
+
+    def close(self) -> None:
+        for served in self._models.values():
+            if served.batcher is not None:
+                served.batcher.close()
+            if served.engine is not None:
+                served.engine.close()
+
+
+def _warm_up(engine: Engine) -> None:
+    """One real inference, so that the first request does not pay for lazy initialisation."""
+    tokens = engine.encode("Hello.")
+    engine.generate([tokens], max_new_tokens=2)

@@ -1,0 +1,134 @@
+"""Where model files live on disk, and how they get there.
+
+Layout under the model directory (default ``./models``, or NEWSMT_MODEL_DIR):
+
+    models--Helsinki-NLP--opus-mt-en-ru/...   real weights, in the Hugging Face cache layout
+                                              (`newsmt models pull`), so HF tools share them
+    demo/<name>/                              random-weight demo models (`newsmt models make-demo`)
+    ct2/<name>-<source>-<compute_type>/        CTranslate2 conversions (`newsmt models convert`)
+
+Real weights always win over demo weights. Nothing here downloads unless `pull` is called:
+the server only ever reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from newsmt.models.demo import is_demo_model, make_demo_model
+from newsmt.models.registry import ModelSpec
+
+log = logging.getLogger(__name__)
+
+#: Files a model needs to load: configs, tokenizer files, weights. Never pickled code.
+_ALLOW_PATTERNS = ["*.json", "*.spm", "*.txt", "*.model", "*.safetensors"]
+_PICKLE_WEIGHTS = "pytorch_model.bin"
+
+PULL_HINT = "run `newsmt models pull` (real weights) or `newsmt models make-demo` (demo weights)"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model found on disk."""
+
+    spec: ModelSpec
+    path: Path
+    demo: bool
+
+
+class ModelStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- locating --------------------------------------------------------------------------
+
+    def locate(self, spec: ModelSpec) -> LocalModel | None:
+        """The model's files on disk: real weights if pulled, else a demo model, else None."""
+        real = self._cached_snapshot(spec)
+        if real is not None:
+            return LocalModel(spec, real, demo=False)
+        demo = self.demo_path(spec)
+        if is_demo_model(demo):
+            return LocalModel(spec, demo, demo=True)
+        return None
+
+    def demo_path(self, spec: ModelSpec) -> Path:
+        return self.root / "demo" / spec.name
+
+    def ct2_path(self, model: LocalModel, compute_type: str) -> Path:
+        kind = "demo" if model.demo else model.path.name[:12]
+        return self.root / "ct2" / f"{model.spec.name}-{kind}-{compute_type}"
+
+    def _cached_snapshot(self, spec: ModelSpec) -> Path | None:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            found = snapshot_download(
+                spec.repo,
+                revision=spec.revision,
+                cache_dir=self.root,
+                local_files_only=True,
+                allow_patterns=[*_ALLOW_PATTERNS, _PICKLE_WEIGHTS],
+            )
+        except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+            return None
+        path = Path(found)
+        return path if (path / "config.json").exists() else None
+
+    # -- getting ---------------------------------------------------------------------------
+
+    def pull(self, spec: ModelSpec) -> Path:
+        """Download the model's files from the hub into the cache layout.
+
+        Prefers safetensors; falls back to ``pytorch_model.bin``, which transformers then loads
+        with torch's weights-only unpickler. Respects HF_HUB_OFFLINE and HF_ENDPOINT.
+        """
+        from huggingface_hub import HfApi, snapshot_download
+
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+            raise RuntimeError(
+                f"cannot pull {spec.repo}: HF_HUB_OFFLINE is set. Unset it, or copy the model "
+                f"into {self.root} in the Hugging Face cache layout"
+            )
+        files = {
+            s.rfilename
+            for s in HfApi().model_info(spec.repo, revision=spec.revision).siblings or []
+        }
+        patterns = list(_ALLOW_PATTERNS)
+        if not any(f.endswith(".safetensors") for f in files):
+            if _PICKLE_WEIGHTS not in files:
+                raise RuntimeError(
+                    f"{spec.repo}@{spec.revision} has no safetensors or {_PICKLE_WEIGHTS}"
+                )
+            patterns.append(_PICKLE_WEIGHTS)
+        path = snapshot_download(
+            spec.repo, revision=spec.revision, cache_dir=self.root, allow_patterns=patterns
+        )
+        log.info("pulled %s@%s into %s", spec.repo, spec.revision, path)
+        return Path(path)
+
+    def make_demo(self, spec: ModelSpec, size: Literal["full", "tiny"] = "full") -> Path:
+        """Build (or rebuild) the demo model for `spec`."""
+        log.info("building %s demo model for %s (random weights)", size, spec.name)
+        return make_demo_model(
+            spec.architecture,
+            self.demo_path(spec),
+            mirrors=spec.repo,
+            source_language=spec.source,
+            target_language=spec.target,
+            size=size,
+        )
+
+    def demo_size(self, spec: ModelSpec) -> str | None:
+        """The size of the demo model on disk, or None."""
+        import json
+
+        marker = self.demo_path(spec) / "newsmt-demo.json"
+        if not marker.exists():
+            return None
+        return str(json.loads(marker.read_text()).get("size"))

@@ -1,0 +1,187 @@
+"""ProcessArticle: one call per news article. Detect once, translate title and body into each
+target, summarize once in English and translate that summary into each summary language.
+
+Stages run concurrently, so that their sentences meet in the scheduler's batches. A stage that
+fails reports its error and leaves the others alone; only a cancelled or expired request, or a
+shutting-down server, fails the whole call.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from newsmt.core.context import RequestContext
+from newsmt.core.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    NewsmtError,
+    ServiceUnavailable,
+)
+from newsmt.core.safelog import describe
+from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.summarize import Handling, Length, LongInput, Summarizer, Summary
+from newsmt.pipeline.translate import Translator
+
+log = logging.getLogger(__name__)
+
+#: Errors that end the whole call rather than one stage.
+_FATAL = (Cancelled, DeadlineExceeded, ServiceUnavailable)
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    body: str
+    source: str
+    targets: tuple[str, ...]
+    summary_languages: tuple[str, ...]
+    length: Length = field(default_factory=Length)
+    policy: LongInput = LongInput.CHUNK
+
+
+@dataclass(frozen=True)
+class ArticleTranslation:
+    target: str
+    title: str = ""
+    body: str = ""
+    route: tuple[str, ...] = ()
+    demo: bool = False
+    truncated: bool = False
+    error: NewsmtError | None = None
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    language: str
+    summary: Summary | None = None
+    error: NewsmtError | None = None
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    id: str
+    source: str
+    confidence: float
+    translations: list[ArticleTranslation] = field(default_factory=list)
+    summaries: list[ArticleSummary] = field(default_factory=list)
+
+    @property
+    def demo(self) -> bool:
+        return any(t.demo for t in self.translations) or any(
+            s.summary is not None and s.summary.demo for s in self.summaries
+        )
+
+
+class ArticleProcessor:
+    def __init__(
+        self,
+        translator: Translator,
+        summarizer: Summarizer,
+        detector: LanguageDetection,
+        stage_pool: ThreadPoolExecutor,
+    ) -> None:
+        self.translator = translator
+        self.summarizer = summarizer
+        self.detector = detector
+        self._stages = stage_pool
+
+    def process(self, article: Article, ctx: RequestContext) -> ArticleResult:
+        source, confidence = (article.source, 1.0)
+        if not source:
+            source, confidence = self.detector.detect(f"{article.title}\n\n{article.body}")
+        translations = [
+            self._stages.submit(self._translate, article, source, target, ctx)
+            for target in article.targets
+        ]
+        summaries: list[ArticleSummary] = []
+        if article.summary_languages:
+            # The English summary is made once, here, and then translated per language.
+            # Waiting in this thread (not in a stage) keeps stages from waiting on each other.
+            try:
+                english = self._english_summary(article, source, ctx)
+            except Exception as exc:
+                error = _as_error(exc, ctx)
+                summaries = [
+                    ArticleSummary(lang, error=error) for lang in article.summary_languages
+                ]
+            else:
+                futures = [
+                    self._stages.submit(self._summary, english, source, confidence, lang, ctx)
+                    for lang in article.summary_languages
+                ]
+                summaries = [f.result() for f in futures]
+        result = ArticleResult(
+            article.id, source, confidence, [f.result() for f in translations], summaries
+        )
+        errors: list[NewsmtError | None] = [t.error for t in result.translations]
+        errors += [s.error for s in result.summaries]
+        for failure in errors:
+            if isinstance(failure, _FATAL):
+                raise failure
+        return result
+
+    def _translate(
+        self, article: Article, source: str, target: str, ctx: RequestContext
+    ) -> ArticleTranslation:
+        try:
+            if not source and (article.title + article.body).strip():
+                raise _undetectable()
+            title, body = self.translator.translate(
+                [article.title, article.body], source, target, ctx
+            )
+        except Exception as exc:  # one stage's failure must not lose the others
+            return ArticleTranslation(target, error=_as_error(exc, ctx))
+        return ArticleTranslation(
+            target,
+            title.text,
+            body.text,
+            body.route or title.route,
+            title.demo or body.demo,
+            title.truncated or body.truncated,
+        )
+
+    def _english_summary(
+        self, article: Article, source: str, ctx: RequestContext
+    ) -> tuple[str, Handling, tuple[str, ...], bool]:
+        if not source and article.body.strip():
+            raise _undetectable()
+        english, route, demo = self.summarizer.to_english(article.body, source, ctx)
+        summary, handling, used = self.summarizer.summarize_english(
+            english, article.length, article.policy, ctx
+        )
+        return summary, handling, route + used, demo
+
+    def _summary(
+        self,
+        english: tuple[str, Handling, tuple[str, ...], bool],
+        source: str,
+        confidence: float,
+        language: str,
+        ctx: RequestContext,
+    ) -> ArticleSummary:
+        text, handling, route, demo = english
+        try:
+            summary = self.summarizer.finish(
+                text, handling, source, confidence, language, route, demo, ctx
+            )
+        except Exception as exc:
+            return ArticleSummary(language, error=_as_error(exc, ctx))
+        return ArticleSummary(language, summary)
+
+
+def _undetectable() -> NewsmtError:
+    return InvalidArgument.field(
+        "source_language_code", "the article's language could not be detected; set it"
+    )
+
+
+def _as_error(exc: Exception, ctx: RequestContext) -> NewsmtError:
+    if isinstance(exc, NewsmtError):
+        return exc
+    log.error("article stage failed (request %s): %s", ctx.request_id, describe(exc))
+    return Internal("internal error in this stage")

@@ -1,0 +1,193 @@
+"""Assemble the server: settings -> models -> pipeline -> servicers -> grpc.Server.
+
+server, port = create_server(settings)   # tests bind port 0
+server.start()
+server.wait_until_ready(timeout=60)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from newsmt.engines.factory import EngineOptions
+from newsmt.models.pool import ModelPool
+from newsmt.models.registry import Registry
+from newsmt.models.store import ModelStore
+from newsmt.pipeline.article import ArticleProcessor
+from newsmt.pipeline.config import PipelineConfig
+from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.summarize import Summarizer
+from newsmt.pipeline.translate import Translator
+from newsmt.scheduler.batcher import BatcherConfig
+from newsmt.server.cpu import usable_cpus
+from newsmt.server.interceptors import RequestInterceptor
+from newsmt.server.servicers import ArticleServicer, SummarizationServicer, TranslationServicer
+from newsmt.server.settings import Settings, SettingsError
+from newsmt.v1 import (
+    article_pb2,
+    article_pb2_grpc,
+    summarization_pb2,
+    summarization_pb2_grpc,
+    translation_pb2,
+    translation_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSLATION = translation_pb2.DESCRIPTOR.services_by_name["TranslationService"].full_name
+SUMMARIZATION = summarization_pb2.DESCRIPTOR.services_by_name["SummarizationService"].full_name
+ARTICLE = article_pb2.DESCRIPTOR.services_by_name["ArticleService"].full_name
+SERVICES = (TRANSLATION, SUMMARIZATION, ARTICLE)
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class Threads:
+    intra: int
+    inter: int
+    grpc_workers: int
+
+
+def plan_threads(settings: Settings, cpus: int | None = None) -> Threads:
+    """Thread counts from settings, defaulting to the usable CPUs; refuse oversubscription."""
+    cpus = cpus or usable_cpus()
+    intra = settings.intra_threads or max(1, cpus // settings.inter_threads)
+    if intra * settings.inter_threads > cpus:
+        raise SettingsError(
+            f"intra_threads ({intra}) x inter_threads ({settings.inter_threads}) = "
+            f"{intra * settings.inter_threads} engine threads, but this process may use only "
+            f"{cpus} CPU(s) (affinity and cgroup quota): it would oversubscribe them. Lower "
+            "--intra-threads or --inter-threads."
+        )
+    workers = settings.grpc_workers or max(8, 4 * cpus)
+    return Threads(intra, settings.inter_threads, workers)
+
+
+class NewsmtServer:
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or Registry.load(settings.registry)
+        self.threads = plan_threads(settings)
+        self.pool = ModelPool(
+            self.registry,
+            ModelStore(settings.model_dir),
+            batcher_config=BatcherConfig(
+                max_batch_tokens=settings.max_batch_tokens,
+                max_batch_size=settings.max_batch_size,
+                max_delay=settings.max_queue_delay_ms / 1000,
+                max_queue=settings.max_queue,
+            ),
+            engine_options=EngineOptions(
+                device=settings.device,
+                intra_threads=self.threads.intra,
+                inter_threads=self.threads.inter,
+            ),
+        )
+        self.detector = LanguageDetection()
+        config = PipelineConfig(max_sentence_tokens=settings.max_sentence_tokens)
+        self.translator = Translator(self.pool, self.detector, config)
+        self.summarizer = Summarizer(self.pool, self.translator, self.detector, config)
+        self._stage_pool = futures.ThreadPoolExecutor(
+            max_workers=self.threads.grpc_workers * 2, thread_name_prefix="stage"
+        )
+        self.articles = ArticleProcessor(
+            self.translator, self.summarizer, self.detector, self._stage_pool
+        )
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self._ready = threading.Event()
+        self.grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"
+            ),
+            interceptors=[RequestInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes * 2),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        translation_pb2_grpc.add_TranslationServiceServicer_to_server(
+            TranslationServicer(settings, self.translator, self.detector), self.grpc_server
+        )
+        summarization_pb2_grpc.add_SummarizationServiceServicer_to_server(
+            SummarizationServicer(settings, self.summarizer), self.grpc_server
+        )
+        article_pb2_grpc.add_ArticleServiceServicer_to_server(
+            ArticleServicer(settings, self.articles), self.grpc_server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        reflection.enable_server_reflection(
+            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
+        )
+        for name in ("", *SERVICES):
+            self.health.set(name, _NOT_SERVING)
+        address = f"{settings.host}:{settings.port}"
+        self.port = self.grpc_server.add_insecure_port(address)
+        if self.port == 0:
+            raise SettingsError(f"cannot listen on {address}: address in use or not allowed")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start serving at once (health NOT_SERVING) and load models in the background."""
+        self.grpc_server.start()
+        log.info("listening on %s:%d; loading models", self.settings.host, self.port)
+        threading.Thread(target=self._load, name="model-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        self.pool.load_all(on_change=self._update_health)
+        self._update_health()
+        self._ready.set()
+        states = ", ".join(f"{m.spec.name}={m.state.value}" for m in self.pool.models())
+        log.info("models loaded: %s", states)
+
+    def _update_health(self) -> None:
+        translation = any(
+            self.pool.is_ready(spec.name)
+            for spec in self.registry.models.values()
+            if spec.task == "translation"
+        )
+        summarizer = self.registry.summarizer()
+        summarization = summarizer is not None and self.pool.is_ready(summarizer.name)
+        article = translation or summarization
+        for name, up in (
+            (TRANSLATION, translation),
+            (SUMMARIZATION, summarization),
+            (ARTICLE, article),
+        ):
+            self.health.set(name, _SERVING if up else _NOT_SERVING)
+        overall = self._ready.is_set() or all(
+            m.state.value != "loading" for m in self.pool.models()
+        )
+        self.health.set("", _SERVING if overall and article else _NOT_SERVING)
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until every model has been tried (loaded, missing or failed)."""
+        return self._ready.wait(timeout)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING at once, refuse new work, let in-flight work finish within grace."""
+        grace = self.settings.shutdown_grace if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace).wait()
+        self.pool.close()
+        self._stage_pool.shutdown(wait=False, cancel_futures=True)
+        log.info("stopped")
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return bool(self.grpc_server.wait_for_termination(timeout))
+
+
+def create_server(settings: Settings, registry: Registry | None = None) -> tuple[NewsmtServer, int]:
+    """Build a server bound to `settings.port` (0 = a free port); returns it and its port."""
+    server = NewsmtServer(settings, registry)
+    return server, server.port

@@ -1,0 +1,299 @@
+"""The thin edge: protobuf in, validated domain calls through the pipeline, protobuf out."""
+
+from __future__ import annotations
+
+import grpc
+
+from newsmt.core import languages
+from newsmt.core.errors import InvalidArgument
+from newsmt.models.pool import ModelState
+from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
+from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
+from newsmt.pipeline.translate import Translator
+from newsmt.server.context import request_context
+from newsmt.server.settings import Settings
+from newsmt.server.status import rpc_method, stage_code
+from newsmt.server.validation import Checker
+from newsmt.v1 import (
+    article_pb2,
+    article_pb2_grpc,
+    common_pb2,
+    summarization_pb2,
+    summarization_pb2_grpc,
+    translation_pb2,
+    translation_pb2_grpc,
+)
+
+_POLICIES = {
+    common_pb2.LONG_INPUT_POLICY_UNSPECIFIED: LongInput.CHUNK,
+    common_pb2.LONG_INPUT_POLICY_CHUNK: LongInput.CHUNK,
+    common_pb2.LONG_INPUT_POLICY_TRUNCATE: LongInput.TRUNCATE,
+    common_pb2.LONG_INPUT_POLICY_REJECT: LongInput.REJECT,
+}
+_MODES = {
+    Mode.WHOLE: common_pb2.InputHandling.MODE_WHOLE,
+    Mode.CHUNKED: common_pb2.InputHandling.MODE_CHUNKED,
+    Mode.TRUNCATED: common_pb2.InputHandling.MODE_TRUNCATED,
+}
+_STATES = {
+    ModelState.READY: translation_pb2.ModelInfo.STATE_READY,
+    ModelState.LOADING: translation_pb2.ModelInfo.STATE_LOADING,
+    ModelState.MISSING: translation_pb2.ModelInfo.STATE_MISSING,
+    ModelState.FAILED: translation_pb2.ModelInfo.STATE_FAILED,
+}
+
+
+class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
+    def __init__(
+        self, settings: Settings, translator: Translator, detector: LanguageDetection
+    ) -> None:
+        self.settings = settings
+        self.translator = translator
+        self.detector = detector
+
+    @rpc_method
+    def Translate(
+        self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.TranslateResponse:
+        check = Checker(self.settings)
+        source = check.language(
+            "source_language_code", request.source_language_code, required=False
+        )
+        target = check.language("target_language_code", request.target_language_code, required=True)
+        check.count("segments", len(request.segments), self.settings.max_segments)
+        for i, segment in enumerate(request.segments):
+            check.text(f"segments[{i}].text", segment.text)
+        check.done()
+        if source and target:
+            self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
+        ctx = request_context(context, self.settings)
+        results = self.translator.translate([s.text for s in request.segments], source, target, ctx)
+        return translation_pb2.TranslateResponse(
+            translations=[
+                translation_pb2.Translation(
+                    id=segment.id,
+                    translated_text=result.text,
+                    detected_language=common_pb2.DetectedLanguage(
+                        language_code=result.source, confidence=result.confidence
+                    ),
+                    route=common_pb2.ModelRoute(models=result.route, demo=result.demo),
+                    output_truncated=result.truncated,
+                )
+                for segment, result in zip(request.segments, results, strict=True)
+            ]
+        )
+
+    @rpc_method
+    def DetectLanguage(
+        self, request: translation_pb2.DetectLanguageRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.DetectLanguageResponse:
+        check = Checker(self.settings)
+        check.count("texts", len(request.texts), self.settings.max_segments)
+        for i, text in enumerate(request.texts):
+            check.text(f"texts[{i}]", text)
+        check.done()
+        found = [self.detector.detect(text) for text in request.texts]
+        return translation_pb2.DetectLanguageResponse(
+            languages=[
+                common_pb2.DetectedLanguage(language_code=code, confidence=conf)
+                for code, conf in found
+            ]
+        )
+
+    @rpc_method
+    def ListLanguages(
+        self, request: translation_pb2.ListLanguagesRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.ListLanguagesResponse:
+        pool = self.translator.pool
+        pairs = []
+        for source in languages.SUPPORTED:
+            for target in languages.SUPPORTED:
+                if source == target:
+                    continue
+                try:
+                    route = self.translator.route(source, target)
+                except InvalidArgument:  # no route in this registry: not listed
+                    continue
+                served = [pool.info(spec.name) for spec in route]
+                pairs.append(
+                    translation_pb2.LanguagePair(
+                        source_language_code=source,
+                        target_language_code=target,
+                        models=[spec.name for spec in route],
+                        available=all(m.state is ModelState.READY for m in served),
+                        demo=any(m.demo for m in served),
+                        max_input_tokens=min(spec.max_input_tokens for spec in route),
+                    )
+                )
+        summarizer = pool.registry.summarizer()
+        summaries = summarizer is not None and pool.is_ready(summarizer.name)
+        return translation_pb2.ListLanguagesResponse(
+            pairs=pairs,
+            summary_language_codes=list(languages.SUPPORTED) if summarizer else [],
+            summaries_available=summaries,
+        )
+
+    @rpc_method
+    def ListModels(
+        self, request: translation_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.ListModelsResponse:
+        return translation_pb2.ListModelsResponse(
+            models=[
+                translation_pb2.ModelInfo(
+                    name=m.spec.name,
+                    task=m.spec.task,
+                    source_language_code=m.spec.source,
+                    target_language_code=m.spec.target,
+                    repo=m.spec.repo,
+                    revision=m.spec.revision,
+                    engine=m.engine_kind or m.spec.engine,
+                    state=_STATES[m.state],
+                    loaded=m.state is ModelState.READY,
+                    demo=m.demo,
+                    max_input_tokens=m.spec.max_input_tokens,
+                    detail=m.detail,
+                )
+                for m in self.translator.pool.models()
+            ]
+        )
+
+
+class SummarizationServicer(summarization_pb2_grpc.SummarizationServiceServicer):
+    def __init__(self, settings: Settings, summarizer: Summarizer) -> None:
+        self.settings = settings
+        self.summarizer = summarizer
+
+    @rpc_method
+    def Summarize(
+        self, request: summarization_pb2.SummarizeRequest, context: grpc.ServicerContext
+    ) -> summarization_pb2.SummarizeResponse:
+        check = Checker(self.settings)
+        source = check.language(
+            "source_language_code", request.source_language_code, required=False
+        )
+        target = check.language(
+            "target_language_code", request.target_language_code, required=False
+        )
+        check.text("text", request.text, self.settings.max_request_chars)
+        length = _length(check, "length", request.length)
+        policy = _policy(check, "long_input_policy", request.long_input_policy)
+        check.done()
+        ctx = request_context(context, self.settings)
+        summary = self.summarizer.summarize(request.text, source, target, length, policy, ctx)
+        return summarization_pb2.SummarizeResponse(
+            summary=summary.text,
+            detected_language=common_pb2.DetectedLanguage(
+                language_code=summary.source, confidence=summary.confidence
+            ),
+            target_language_code=summary.target,
+            input_handling=_handling(summary.handling),
+            route=common_pb2.ModelRoute(models=summary.route, demo=summary.demo),
+        )
+
+
+class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
+    def __init__(self, settings: Settings, processor: ArticleProcessor) -> None:
+        self.settings = settings
+        self.processor = processor
+
+    @rpc_method
+    def ProcessArticle(
+        self, request: article_pb2.ProcessArticleRequest, context: grpc.ServicerContext
+    ) -> article_pb2.ProcessArticleResponse:
+        check = Checker(self.settings)
+        source = check.language(
+            "source_language_code", request.source_language_code, required=False
+        )
+        targets = check.languages("target_language_codes", request.target_language_codes)
+        summary_languages = check.languages(
+            "summary_language_codes", request.summary_language_codes
+        )
+        check.text("title", request.title)
+        check.text("body", request.body, self.settings.max_request_chars)
+        length = _length(check, "summary_length", request.summary_length)
+        policy = _policy(check, "long_input_policy", request.long_input_policy)
+        check.done()
+        article = Article(
+            request.id,
+            request.title,
+            request.body,
+            source,
+            targets,
+            summary_languages,
+            length,
+            policy,
+        )
+        ctx = request_context(context, self.settings)
+        return _article_pb(self.processor.process(article, ctx))
+
+
+def _length(check: Checker, field: str, length: common_pb2.SummaryLength) -> Length:
+    which = length.WhichOneof("limit")
+    settings = check.settings
+    if which == "max_tokens":
+        if not 8 <= length.max_tokens <= settings.max_summary_tokens:
+            check.fail(f"{field}.max_tokens", f"must be 8..{settings.max_summary_tokens}")
+        return Length(max_tokens=length.max_tokens)
+    if which == "max_sentences":
+        if not 1 <= length.max_sentences <= settings.max_summary_sentences:
+            check.fail(f"{field}.max_sentences", f"must be 1..{settings.max_summary_sentences}")
+        return Length(max_sentences=length.max_sentences)
+    return Length()
+
+
+def _policy(check: Checker, field: str, value: int) -> LongInput:
+    if value not in _POLICIES:
+        check.fail(field, f"unknown value {value}")
+        return LongInput.CHUNK
+    return _POLICIES[value]  # type: ignore[index]
+
+
+def _handling(h: Handling) -> common_pb2.InputHandling:
+    return common_pb2.InputHandling(
+        mode=_MODES[h.mode],
+        chunks=h.chunks,
+        input_tokens=h.input_tokens,
+        window_tokens=h.window_tokens,
+        dropped_tokens=h.dropped_tokens,
+        reduce_passes=h.reduce_passes,
+    )
+
+
+def _summary_pb(
+    language: str, summary: Summary | None, error: object
+) -> article_pb2.ArticleSummary:
+    code, message = stage_code(error)  # type: ignore[arg-type]
+    out = article_pb2.ArticleSummary(
+        language_code=language, status=common_pb2.StageStatus(code=code, message=message)
+    )
+    if summary is not None:
+        out.summary = summary.text
+        out.input_handling.CopyFrom(_handling(summary.handling))
+        out.route.CopyFrom(common_pb2.ModelRoute(models=summary.route, demo=summary.demo))
+    return out
+
+
+def _article_pb(result: ArticleResult) -> article_pb2.ProcessArticleResponse:
+    translations = []
+    for t in result.translations:
+        code, message = stage_code(t.error)
+        translations.append(
+            article_pb2.ArticleTranslation(
+                target_language_code=t.target,
+                title=t.title,
+                body=t.body,
+                route=common_pb2.ModelRoute(models=t.route, demo=t.demo),
+                output_truncated=t.truncated,
+                status=common_pb2.StageStatus(code=code, message=message),
+            )
+        )
+    return article_pb2.ProcessArticleResponse(
+        id=result.id,
+        detected_language=common_pb2.DetectedLanguage(
+            language_code=result.source, confidence=result.confidence
+        ),
+        translations=translations,
+        summaries=[_summary_pb(s.language, s.summary, s.error) for s in result.summaries],
+        demo=result.demo,
+    )

@@ -1,0 +1,177 @@
+"""Server settings: parsed once, from flags > environment (NEWSMT_*) > config file > defaults,
+into one typed object that is passed down. Nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "NEWSMT_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A settings field with its help text, which `newsmt serve --help` shows."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: default, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- network ---------------------------------------------------------------------------
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(50051, "Port to listen on; 0 picks a free one (tests).")
+    grpc_workers: int = _setting(
+        0, "gRPC worker threads: requests handled at once. 0 = 4 x usable CPUs, at least 8."
+    )
+    max_message_bytes: int = _setting(
+        8 * 1024 * 1024, "Largest request the server accepts, in bytes."
+    )
+
+    # -- models ----------------------------------------------------------------------------
+    model_dir: Path = _setting(Path("models"), "Where models live (see `newsmt models --help`).")
+    registry: Path | None = _setting(None, "The registry TOML; empty = the built-in one.")
+    device: str = _setting("cpu", '"cpu" or "cuda".')
+    intra_threads: int = _setting(0, "Threads one engine call may use. 0 = usable CPUs.")
+    inter_threads: int = _setting(1, "Engine calls one model may run at once.")
+
+    # -- scheduler -------------------------------------------------------------------------
+    max_batch_tokens: int = _setting(4096, "Padded tokens per engine call (rows x longest row).")
+    max_batch_size: int = _setting(64, "Rows per engine call.")
+    max_queue_delay_ms: float = _setting(
+        5.0, "Longest time, in ms, the oldest queued sentence waits for more to batch with."
+    )
+    max_queue: int = _setting(
+        2048, "Sentences or chunks queued per model before new work gets RESOURCE_EXHAUSTED."
+    )
+
+    # -- pipeline and limits ---------------------------------------------------------------
+    max_sentence_tokens: int = _setting(
+        256, "Sentences longer than this many tokens are split before translation."
+    )
+    max_segments: int = _setting(
+        128, "Segments per Translate request, and texts per DetectLanguage request."
+    )
+    max_segment_chars: int = _setting(20_000, "Characters per segment, and per article title.")
+    max_request_chars: int = _setting(
+        100_000,
+        "Characters per request, all text fields together (an article body or a summarizer "
+        "text may use all of it).",
+    )
+    max_summary_tokens: int = _setting(512, "Largest summary a caller may ask for, in tokens.")
+    max_summary_sentences: int = _setting(20, "Largest summary a caller may ask for, in sentences.")
+    default_timeout: float = _setting(
+        120.0, "Deadline applied when a caller sets none, in seconds."
+    )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    shutdown_grace: float = _setting(
+        20.0, "Seconds in-flight requests get to finish after SIGTERM."
+    )
+
+    # -- logging -----------------------------------------------------------------------------
+    log_format: str = _setting("text", '"text" or "json".')
+    log_level: str = _setting("INFO", "DEBUG, INFO, WARNING or ERROR.")
+
+    @classmethod
+    def fields_help(cls) -> list[tuple[str, Any, Any, str]]:
+        """(name, type, default, help) for each setting, for the CLI and the docs."""
+        hints = get_type_hints(cls)
+        return [(f.name, hints[f.name], f.default, f.metadata.get("help", "")) for f in fields(cls)]
+
+    @classmethod
+    def load(
+        cls,
+        overrides: dict[str, Any] | None = None,
+        *,
+        config_file: Path | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Settings:
+        """Layer defaults < config file < environment < `overrides` (the CLI flags)."""
+        environ = dict(os.environ) if environ is None else environ
+        hints = get_type_hints(cls)
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        config_file = config_file or _path_or_none(environ.get(f"{ENV_PREFIX}CONFIG"))
+        if config_file is not None:
+            try:
+                data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"config file {config_file}: {exc}") from None
+            section = data.get("server", data)
+            for key, raw in section.items():
+                if key not in names:
+                    raise SettingsError(f"config file {config_file}: unknown setting {key!r}")
+                values[key] = _coerce(key, raw, hints[key], f"config file {config_file}")
+        for name in names:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = _coerce(name, raw, hints[name], f"${ENV_PREFIX}{name.upper()}")
+        for name, raw in (overrides or {}).items():
+            if raw is not None:
+                values[name] = _coerce(name, raw, hints[name], f"--{name.replace('_', '-')}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise SettingsError(message)
+
+        need(0 <= self.port <= 65535, "port must be 0..65535")
+        need(self.device in {"cpu", "cuda"}, "device must be cpu or cuda")
+        need(self.log_format in {"text", "json"}, "log_format must be text or json")
+        need(
+            self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "log_level must be DEBUG, INFO, WARNING or ERROR",
+        )
+        need(self.max_batch_tokens >= 64, "max_batch_tokens must be >= 64")
+        need(self.max_batch_size >= 1, "max_batch_size must be >= 1")
+        need(self.max_queue >= 1, "max_queue must be >= 1")
+        need(0 <= self.max_queue_delay_ms <= 1000, "max_queue_delay_ms must be 0..1000")
+        need(self.max_sentence_tokens >= 8, "max_sentence_tokens must be >= 8")
+        need(self.max_segments >= 1, "max_segments must be >= 1")
+        need(self.max_segment_chars >= 1, "max_segment_chars must be >= 1")
+        need(
+            self.max_request_chars >= self.max_segment_chars,
+            "max_request_chars must be >= max_segment_chars",
+        )
+        need(self.default_timeout > 0, "default_timeout must be > 0")
+        need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")
+        need(self.intra_threads >= 0 and self.inter_threads >= 1, "thread counts must be positive")
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _coerce(name: str, raw: Any, hint: Any, where: str) -> Any:
+    text = str(raw)
+    try:
+        if hint is bool:
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if text.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+        if hint is Path or hint == (Path | None):
+            return Path(text) if text else None
+        return text
+    except ValueError:
+        raise SettingsError(
+            f"{where}: {name} = {text!r} is not a valid {getattr(hint, '__name__', hint)}"
+        ) from None

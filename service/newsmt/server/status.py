@@ -1,0 +1,143 @@
+"""The one place where failures become gRPC statuses, with google.rpc rich details.
+
+Every handler goes through `rpc_method`: a NewsmtError becomes its deliberate status code, and
+anything else becomes INTERNAL with a generic message. UNKNOWN never reaches a caller, and no
+status message, detail or log line carries request text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from newsmt.core.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    Internal,
+    InvalidArgument,
+    ModelUnavailable,
+    NewsmtError,
+    Overloaded,
+    ServiceUnavailable,
+)
+from newsmt.core.safelog import describe
+from newsmt.server.interceptors import REQUEST_ID_KEY, request_id_var
+
+log = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "newsmt.v1"
+
+_CODES: list[tuple[type[NewsmtError], grpc.StatusCode]] = [
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Cancelled, grpc.StatusCode.CANCELLED),
+]
+
+
+def code_of(error: NewsmtError) -> grpc.StatusCode:
+    for cls, code in _CODES:
+        if isinstance(error, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_status_proto(error: NewsmtError) -> status_pb2.Status:
+    code = code_of(error)
+    message = error.message if code is not grpc.StatusCode.INTERNAL else "internal error"
+    status = status_pb2.Status(code=code.value[0], message=message)
+    if isinstance(error, InvalidArgument):
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in error.violations
+            ]
+        )
+        status.details.add().Pack(detail)
+    elif isinstance(error, Overloaded):
+        seconds = max(error.retry_after, 0.0)
+        delay = duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        status.details.add().Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[error_details_pb2.QuotaFailure.Violation(description=error.message)]
+            )
+        )
+    elif isinstance(error, ModelUnavailable):
+        status.details.add().Pack(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type="MODEL_UNAVAILABLE", subject=error.model, description=error.fix
+                    )
+                ]
+            )
+        )
+        status.details.add().Pack(
+            error_details_pb2.ErrorInfo(
+                reason="MODEL_UNAVAILABLE", domain=ERROR_DOMAIN, metadata={"model": error.model}
+            )
+        )
+    return status
+
+
+class _Status(grpc.Status):
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def stage_code(error: NewsmtError | None) -> tuple[int, str]:
+    """(google.rpc.Code, message) for a stage result in a multi-stage response."""
+    if error is None:
+        return code_pb2.OK, ""
+    status = to_status_proto(error)
+    return status.code, status.message
+
+
+def abort(context: grpc.ServicerContext, error: NewsmtError) -> NoReturn:
+    status = rpc_status.to_status(to_status_proto(error))
+    # abort_with_status replaces the trailing metadata: keep the request id in it.
+    request_id = request_id_var.get()
+    if request_id:
+        status = _Status(
+            status.code,
+            status.details,
+            (*status.trailing_metadata, (REQUEST_ID_KEY, request_id)),
+        )
+    context.abort_with_status(status)
+    raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def rpc_method(handler: Handler) -> Handler:
+    """Map every exception a unary handler raises to a deliberate status."""
+
+    @functools.wraps(handler)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return handler(self, request, context)
+        except NewsmtError as exc:
+            error: NewsmtError = exc
+        except Exception as exc:
+            log.error("%s failed: %s", handler.__name__, describe(exc))
+            error = Internal("internal error")
+        abort(context, error)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,233 @@
+"""The scheduler: batching across requests, token budgets, deadlines, cancellation, bounds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from newsmt.core.context import RequestContext
+from newsmt.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded
+from newsmt.engines.base import Engine
+from newsmt.scheduler.batcher import Batcher, BatcherConfig
+
+
+class RecordingEngine(Engine):
+    """Echoes its input reversed, records each call, and can be held on a gate."""
+
+    kind = "fake"
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        super().__init__(name="fake", demo=True, max_input_tokens=512)
+        self.calls: list[list[list[str]]] = []
+        self.delay = delay
+        self.fail = fail
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def _encode(self, text: str) -> list[str]:
+        return text.split()
+
+    def _decode(self, tokens: Sequence[str]) -> str:
+        return " ".join(tokens)
+
+    def generate(self, batch, *, max_new_tokens, min_new_tokens=0):  # type: ignore[no-untyped-def]
+        self.entered.set()
+        self.gate.wait()
+        self.calls.append([list(row) for row in batch])
+        if self.fail:
+            raise RuntimeError("engine exploded on SECRET-TEXT")
+        time.sleep(self.delay)
+        return [list(reversed(row)) for row in batch]
+
+
+def rows(n: int, width: int = 3, tag: str = "r") -> list[list[str]]:
+    return [[f"{tag}{i}-{j}" for j in range(width)] for i in range(n)]
+
+
+def test_results_come_back_in_order() -> None:
+    engine = RecordingEngine()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001))
+    data = [["a"], ["b", "c", "d"], ["e", "f"]]
+    out = batcher.submit(data, RequestContext(timeout=5), max_new_tokens=[10] * 3)
+    assert out == [["a"], ["d", "c", "b"], ["f", "e"]]
+    batcher.close()
+
+
+def test_concurrent_requests_share_engine_calls() -> None:
+    engine = RecordingEngine(delay=0.02)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.05, max_batch_tokens=10_000))
+    results: dict[int, list[list[str]]] = {}
+
+    def client(i: int) -> None:
+        results[i] = batcher.submit(
+            rows(2, tag=f"c{i}-"), RequestContext(timeout=10), max_new_tokens=[10, 10]
+        )
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 16
+    for i, out in results.items():
+        assert out == [list(reversed(r)) for r in rows(2, tag=f"c{i}-")]
+    stats = batcher.stats
+    assert stats.items_done == 32
+    assert stats.engine_calls < 16, f"no batching across requests: {stats.engine_calls} calls"
+    assert max(stats.batch_sizes) > 2
+    batcher.close()
+
+
+def test_token_budget_limits_padded_batch() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=40))
+    done = threading.Event()
+
+    def submit() -> None:
+        batcher.submit(rows(20, width=4), RequestContext(timeout=10), max_new_tokens=[5] * 20)
+        done.set()
+
+    threading.Thread(target=submit).start()
+    time.sleep(0.05)
+    engine.gate.set()
+    assert done.wait(10)
+    # 40 padded tokens / 4 per row = 10 rows per call at most.
+    assert all(len(call) * max(len(r) for r in call) <= 40 for call in engine.calls)
+    assert len(engine.calls) == 2
+    batcher.close()
+
+
+def test_rows_are_sorted_by_length_within_a_batch() -> None:
+    engine = RecordingEngine()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.01))
+    data = [["a"] * 5, ["b"], ["c"] * 3]
+    out = batcher.submit(data, RequestContext(timeout=5), max_new_tokens=[10] * 3)
+    assert [len(r) for r in engine.calls[0]] == [1, 3, 5]
+    assert out == [list(reversed(r)) for r in data]
+    batcher.close()
+
+
+def test_output_is_cut_at_each_items_own_bound() -> None:
+    engine = RecordingEngine()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.01))
+    out = batcher.submit(
+        [["a", "b", "c", "d"], ["e", "f", "g", "h"]],
+        RequestContext(timeout=5),
+        max_new_tokens=[2, 10],
+    )
+    assert out == [["d", "c"], ["h", "g", "f", "e"]]
+    batcher.close()
+
+
+def test_expired_work_is_dropped_before_the_engine() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001))
+    blocker = threading.Thread(
+        target=batcher.submit,
+        args=(rows(1), RequestContext(timeout=10)),
+        kwargs={"max_new_tokens": [5]},
+    )
+    blocker.start()
+    assert engine.entered.wait(5)  # the engine is now busy with the first request
+    with pytest.raises(DeadlineExceeded):
+        batcher.submit(rows(3, tag="late"), RequestContext(timeout=0.1), max_new_tokens=[5] * 3)
+    engine.gate.set()
+    blocker.join()
+    time.sleep(0.05)
+    assert all(not row[0].startswith("late") for call in engine.calls for row in call)
+    assert batcher.stats.dropped_deadline == 3
+    assert batcher.queue_depth() == 0
+    batcher.close()
+
+
+def test_cancelled_request_leaves_the_queue_and_costs_no_engine_call() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001))
+    first = threading.Thread(
+        target=batcher.submit,
+        args=(rows(1), RequestContext(timeout=10)),
+        kwargs={"max_new_tokens": [5]},
+    )
+    first.start()
+    assert engine.entered.wait(5)
+    ctx = RequestContext(timeout=10)
+    errors: list[Exception] = []
+
+    def cancelled_call() -> None:
+        try:
+            batcher.submit(rows(4, tag="gone"), ctx, max_new_tokens=[5] * 4)
+        except Exception as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=cancelled_call)
+    t.start()
+    deadline = time.monotonic() + 5
+    while batcher.queue_depth() < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert batcher.queue_depth() == 4
+    ctx.cancel()
+    t.join(5)
+    assert isinstance(errors[0], Cancelled)
+    assert batcher.queue_depth() == 0  # withdrawn at once, not when the engine frees up
+    engine.gate.set()
+    first.join()
+    assert engine.calls and all(
+        not row[0].startswith("gone") for call in engine.calls for row in call
+    )
+    assert batcher.stats.dropped_cancelled == 4
+    batcher.close()
+
+
+def test_full_queue_is_refused_with_a_retry_hint() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_queue=5, max_batch_size=1))
+    background = [
+        threading.Thread(
+            target=batcher.submit,
+            args=(rows(n), RequestContext(timeout=10)),
+            kwargs={"max_new_tokens": [5] * n},
+        )
+        for n in (1, 4)
+    ]
+    background[0].start()
+    assert engine.entered.wait(5)
+    background[1].start()
+    time.sleep(0.05)
+    with pytest.raises(Overloaded) as info:
+        batcher.submit(rows(2), RequestContext(timeout=10), max_new_tokens=[5, 5])
+    assert info.value.retry_after > 0
+    assert batcher.stats.rejected_full == 1
+    engine.gate.set()
+    for t in background:
+        t.join(5)
+    assert batcher.stats.items_done == 5  # what was admitted still completes
+    batcher.close()
+
+
+def test_engine_failure_is_internal_without_text() -> None:
+    batcher = Batcher(RecordingEngine(fail=True), BatcherConfig(max_delay=0.001))
+    with pytest.raises(Internal) as info:
+        batcher.submit([["SECRET-TEXT"]], RequestContext(timeout=5), max_new_tokens=[5])
+    assert "SECRET" not in str(info.value)
+    batcher.close()
+
+
+def test_many_timeouts_leave_no_state_behind() -> None:
+    engine = RecordingEngine(delay=0.01)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_batch_size=2))
+    for _ in range(30):
+        ctx = RequestContext(timeout=0.001)
+        with pytest.raises((DeadlineExceeded, Cancelled)):
+            batcher.submit(rows(5), ctx, max_new_tokens=[5] * 5)
+    time.sleep(0.2)
+    assert batcher.queue_depth() == 0
+    assert batcher.submit([["ok"]], RequestContext(timeout=5), max_new_tokens=[5]) == [["ok"]]
+    batcher.close()

@@ -1,0 +1,246 @@
+"""The CLI as a user runs it: real processes, real ports, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsmt.client import Client
+
+from .conftest import ROOT, SEEDS
+
+NEWSMT = [sys.executable, "-m", "newsmt.cli.main"]
+
+
+def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [*NEWSMT, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, **kw
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_smoke_builds_demo_models_and_reports(tmp_path: Path) -> None:
+    result = cli("smoke", "--demo-size", "tiny", "--model-dir", str(tmp_path / "models"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Building tiny demo models" in out
+    assert "DEMO MODELS" in out and "RANDOM WEIGHTS" in out
+    for stage in (
+        "translate en>ru",
+        "translate en>es",
+        "summary en",
+        "summary ru",
+        "summary es",
+        "back ru>en",
+        "back es>en",
+    ):
+        assert stage in out
+    assert "PASSED: 1 article(s), 7 stages, 7 passed, 0 failed" in out
+    # Second run: demo models are cached, not rebuilt; JSON report.
+    again = cli("smoke", "--json", "--model-dir", str(tmp_path / "models"))
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["ok"] and report["failed"] == 0 and report["passed"] == 7
+    assert report["demo_warning"] and len(report["demo_models"]) == 5
+    assert {s["stage"] for s in report["reports"][0]["stages"]} >= {"summary ru", "back es>en"}
+
+
+def test_smoke_fails_with_usage_error_without_seeds(tmp_path: Path) -> None:
+    result = cli("smoke", "--seeds", str(tmp_path))
+    assert result.returncode == 2
+    assert "no .txt articles" in result.stderr
+
+
+def test_smoke_reports_failures_with_exit_code_1(tmp_path: Path) -> None:
+    """A registry whose summarizer files are missing: summaries fail, the rest pass, exit 1."""
+    registry = (ROOT / "service/newsmt/models/registry.toml").read_text()
+    registry = registry.replace(
+        'repo = "sshleifer/distilbart-cnn-12-6"',
+        'repo = "sshleifer/distilbart-cnn-12-6"\nengine = "transformers"',
+    )
+    path = tmp_path / "registry.toml"
+    path.write_text(registry)
+    models = tmp_path / "models"
+    assert (
+        cli(
+            "models",
+            "make-demo",
+            "--size",
+            "tiny",
+            "--model-dir",
+            str(models),
+            "--registry",
+            str(path),
+        ).returncode
+        == 0
+    )
+    # Break the summarizer's weights: the model fails to load, its stages fail.
+    (models / "demo" / "distilbart-cnn-12-6" / "model.safetensors").write_bytes(b"broken")
+    result = cli("smoke", "--model-dir", str(models), "--registry", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL summary en" in result.stdout and "FAILED_PRECONDITION" in result.stdout
+    assert "OK   translate en>ru" in result.stdout
+
+
+def test_models_list_and_make_demo(tmp_path: Path) -> None:
+    listing = cli("models", "list", "--model-dir", str(tmp_path))
+    assert listing.returncode == 0
+    assert listing.stdout.count("missing") == 5
+    built = cli(
+        "models", "make-demo", "opus-mt-en-ru", "--size", "tiny", "--model-dir", str(tmp_path)
+    )
+    assert built.returncode == 0 and "DEMO" in built.stderr
+    listing = cli("models", "list", "--model-dir", str(tmp_path))
+    assert "demo-tiny" in listing.stdout and listing.stdout.count("missing") == 4
+    unknown = cli("models", "make-demo", "nope", "--model-dir", str(tmp_path))
+    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr
+
+
+def test_models_pull_respects_offline_mode(tmp_path: Path) -> None:
+    result = cli("models", "pull", "opus-mt-en-ru", "--model-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "HF_HUB_OFFLINE" in result.stderr
+
+
+def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.toml"
+    text = (ROOT / "service/newsmt/models/registry.toml").read_text()
+    registry.write_text(text.replace('task = "', 'engine = "identity"\ntask = "'))
+    port = free_port()
+    env = {**os.environ, "NEWSMT_REGISTRY": str(registry), "NEWSMT_LOG_FORMAT": "json"}
+    server = subprocess.Popen(
+        [*NEWSMT, "serve", "--port", str(port), "--model-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=10) as client:
+            client.wait_until_serving(timeout=60)
+        health = cli("health", "--address", f"127.0.0.1:{port}")
+        assert health.returncode == 0 and "SERVING" in health.stdout
+        article = (SEEDS / "000_c5d375cfc53bbf9d.txt").read_text()
+        translated = cli(
+            "translate",
+            "--to",
+            "ru",
+            "--from",
+            "en",
+            "--address",
+            f"127.0.0.1:{port}",
+            input=article,
+        )
+        assert translated.returncode == 0, translated.stderr
+        assert translated.stdout == article + "\n"  # identity engine: exact
+        jsonl = cli(
+            "translate",
+            "--to",
+            "es",
+            "--format",
+            "jsonl",
+            "--address",
+            f"127.0.0.1:{port}",
+            str(SEEDS),
+        )
+        record = json.loads(jsonl.stdout.splitlines()[0])
+        assert (
+            record["ok"]
+            and record["source_language"] == "en"
+            and record["models"] == ["opus-mt-en-es"]
+        )
+        bad = cli("translate", "--to", "xx", "--address", f"127.0.0.1:{port}", input="Hello.")
+        assert bad.returncode == 1 and "target_language_code" in bad.stderr
+        summary = cli(
+            "summarize",
+            "--to",
+            "en",
+            "--max-sentences",
+            "1",
+            "--address",
+            f"127.0.0.1:{port}",
+            input="One. Two. Three.",
+        )
+        assert summary.returncode == 0 and summary.stdout.strip() == "One."
+        server.send_signal(signal.SIGTERM)
+        _, logs = server.communicate(timeout=30)
+        assert server.returncode == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert any(
+        r.get("method") == "/newsmt.v1.TranslationService/Translate" and r.get("request_id")
+        for r in lines
+    )
+    assert any("SIGTERM" in r["message"] for r in lines)
+    assert "Anatoly Antonov" not in logs  # article text never reaches the log
+    down = cli("health", "--address", f"127.0.0.1:{port}", "--timeout", "1")
+    assert down.returncode == 1
+
+
+def test_serve_refuses_bad_settings() -> None:
+    result = cli("serve", "--intra-threads", "64", "--inter-threads", "4", "--port", "0")
+    assert result.returncode == 2
+    assert "oversubscribe" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["smoke"],
+        ["translate"],
+        ["summarize"],
+        ["models"],
+        ["models", "pull"],
+        ["models", "make-demo"],
+        ["health"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = cli(*command, "--help", timeout=60)
+    assert result.returncode == 0
+    assert "usage: newsmt" in result.stdout and len(result.stdout) > 200
+
+
+def test_stubs_match_protos() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/gen_protos.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_settings_table_matches_the_code() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/settings_table.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- settings:start -->\n", 1)[1].split("\n<!-- settings:end -->", 1)[0]
+    assert block == result.stdout.rstrip("\n"), (
+        "README settings table is stale: run scripts/settings_table.py"
+    )

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsmt.models.registry import Registry, RegistryError
+from newsmt.server.app import plan_threads
+from newsmt.server.cpu import usable_cpus
+from newsmt.server.settings import Settings, SettingsError
+
+
+def test_precedence_flags_env_file_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "newsmt.toml"
+    config.write_text("[server]\nport = 6000\nmax_queue = 10\nlog_format = 'json'\n")
+    env = {"NEWSMT_PORT": "7000", "NEWSMT_MAX_BATCH_TOKENS": "1024"}
+    s = Settings.load({"port": 8000}, config_file=config, environ=env)
+    assert s.port == 8000  # flag beats env and file
+    assert s.max_batch_tokens == 1024  # env beats default
+    assert s.max_queue == 10 and s.log_format == "json"  # file beats default
+    assert s.max_batch_size == 64  # default
+    assert Settings.load(environ=env).port == 7000
+
+
+def test_bad_values_name_the_setting_and_source(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"\$NEWSMT_PORT"):
+        Settings.load(environ={"NEWSMT_PORT": "abc"})
+    with pytest.raises(SettingsError, match="log_format"):
+        Settings.load({"log_format": "xml"}, environ={})
+    config = tmp_path / "c.toml"
+    config.write_text("nonsense = 1\n")
+    with pytest.raises(SettingsError, match="unknown setting 'nonsense'"):
+        Settings.load(config_file=config, environ={})
+
+
+def test_threads_default_to_usable_cpus_and_refuse_oversubscription() -> None:
+    threads = plan_threads(Settings.load(environ={}), cpus=4)
+    assert threads.intra == 4 and threads.inter == 1 and threads.grpc_workers == 16
+    with pytest.raises(SettingsError, match="oversubscribe"):
+        plan_threads(Settings.load({"intra_threads": 3, "inter_threads": 2}, environ={}), cpus=4)
+    assert 1 <= usable_cpus() <= 1024
+
+
+def test_cgroup_quota_caps_cpus(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert usable_cpus(tmp_path) <= 2
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert usable_cpus(tmp_path) >= 1
+
+
+def test_default_registry() -> None:
+    registry = Registry.load()
+    assert set(registry.models) == {
+        "opus-mt-en-ru",
+        "opus-mt-ru-en",
+        "opus-mt-en-es",
+        "opus-mt-es-en",
+        "distilbart-cnn-12-6",
+    }
+    assert registry.translator("ru", "en").repo == "Helsinki-NLP/opus-mt-ru-en"  # type: ignore[union-attr]
+    assert registry.translator("ru", "es") is None
+    assert registry.summarizer().architecture == "bart"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[models.a]\ntask = "translation"\n', "'source' is required"),
+        ('[models.a]\ntask = "x"\nrepo = "r"\n', "'task' must be one of"),
+        (
+            '[models.a]\ntask = "translation"\nrepo = "r"\narchitecture = "marian"\nsource = "en"\ntarget = "en"\n',
+            "source != target",
+        ),
+        (
+            '[models.a]\ntask = "translation"\nrepo = "r"\narchitecture = "marian"\nsource = "en"\ntarget = "ru"\nrevison = "x"\n',
+            "unknown keys revison",
+        ),
+        ("not toml", "not valid TOML"),
+        ("", "at least one"),
+    ],
+)
+def test_registry_errors_are_specific(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(body)
+    with pytest.raises(RegistryError, match=message):
+        Registry.load(path)
+
+
+def test_pinned_revision_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(
+        '[models.x]\ntask = "translation"\nrepo = "Helsinki-NLP/opus-mt-en-ru"\n'
+        'revision = "0123abcd"\narchitecture = "marian"\nsource = "en"\ntarget = "ru"\n'
+    )
+    assert Registry.load(path).models["x"].revision == "0123abcd"
