@@ -1,0 +1,185 @@
+// Hand-written typings for newsmt-client. Field names are the proto's, in camelCase.
+import type { ChannelCredentials, ChannelOptions, GrpcObject, Metadata } from '@grpc/grpc-js';
+import type { Options as LoaderOptions } from '@grpc/proto-loader';
+
+export type LanguageCode = 'en' | 'ru' | 'es' | (string & {});
+export type LongInput = 'chunk' | 'truncate' | 'reject'
+  | 'LONG_INPUT_POLICY_UNSPECIFIED' | 'LONG_INPUT_POLICY_CHUNK' | 'LONG_INPUT_POLICY_TRUNCATE' | 'LONG_INPUT_POLICY_REJECT';
+
+export interface CallOptions {
+  /** Overrides the client's timeoutMs for this call. */
+  timeoutMs?: number;
+}
+
+export interface SummaryOptions {
+  /** At most this many summary tokens. Give this or maxSentences, not both. */
+  maxTokens?: number;
+  /** At most this many summary sentences. */
+  maxSentences?: number;
+  longInput?: LongInput;
+}
+
+export interface DetectedLanguage { languageCode: string; confidence: number }
+export interface ModelRoute { models: string[]; demo: boolean }
+export interface StageStatus { code: number; message: string }
+
+export interface InputHandling {
+  mode: 'MODE_UNSPECIFIED' | 'MODE_WHOLE' | 'MODE_CHUNKED' | 'MODE_TRUNCATED';
+  chunks: number;
+  inputTokens: number;
+  windowTokens: number;
+  droppedTokens: number;
+  reducePasses: number;
+}
+
+export interface Segment { id: string; text: string }
+
+export interface Translation {
+  id: string;
+  translatedText: string;
+  detectedLanguage: DetectedLanguage;
+  route: ModelRoute;
+  outputTruncated: boolean;
+}
+
+export interface TranslateResponse { translations: Translation[] }
+export interface DetectLanguageResponse { languages: DetectedLanguage[] }
+
+export interface LanguagePair {
+  sourceLanguageCode: string;
+  targetLanguageCode: string;
+  models: string[];
+  available: boolean;
+  demo: boolean;
+  maxInputTokens: number;
+}
+
+export interface ListLanguagesResponse {
+  pairs: LanguagePair[];
+  summaryLanguageCodes: string[];
+  summariesAvailable: boolean;
+}
+
+export interface ModelInfo {
+  name: string;
+  task: 'translation' | 'summarization' | (string & {});
+  sourceLanguageCode: string;
+  targetLanguageCode: string;
+  repo: string;
+  revision: string;
+  engine: 'ctranslate2' | 'transformers' | 'identity' | (string & {});
+  state: 'STATE_UNSPECIFIED' | 'STATE_READY' | 'STATE_LOADING' | 'STATE_MISSING' | 'STATE_FAILED';
+  loaded: boolean;
+  demo: boolean;
+  maxInputTokens: number;
+  detail: string;
+}
+
+export interface ListModelsResponse { models: ModelInfo[] }
+
+export interface SummarizeResponse {
+  summary: string;
+  detectedLanguage: DetectedLanguage;
+  targetLanguageCode: string;
+  inputHandling: InputHandling;
+  route: ModelRoute;
+}
+
+export interface Article extends SummaryOptions {
+  id?: string;
+  title?: string;
+  body?: string;
+  /** Empty: detected from title and body. */
+  source?: LanguageCode;
+  targets?: LanguageCode[];
+  summaries?: LanguageCode[];
+}
+
+export interface ArticleTranslation {
+  targetLanguageCode: string;
+  title: string;
+  body: string;
+  route: ModelRoute;
+  outputTruncated: boolean;
+  status: StageStatus;
+}
+
+export interface ArticleSummary {
+  languageCode: string;
+  summary: string;
+  inputHandling: InputHandling;
+  route: ModelRoute;
+  status: StageStatus;
+}
+
+export interface ProcessArticleResponse {
+  id: string;
+  detectedLanguage: DetectedLanguage;
+  translations: ArticleTranslation[];
+  summaries: ArticleSummary[];
+  demo: boolean;
+}
+
+export interface HealthCheckResponse {
+  status: 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+}
+
+export interface ClientOptions {
+  /** Deadline of every call in ms (default 120000). */
+  timeoutMs?: number;
+  /** Sent with every call. */
+  metadata?: Metadata | Record<string, string | Buffer | Array<string | Buffer>>;
+  /** Default: insecure. */
+  credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+}
+
+export class NewsmtClient {
+  constructor(address: string, options?: ClientOptions);
+  translate(
+    texts: Array<string | Segment>,
+    options: { target: LanguageCode; source?: LanguageCode } & CallOptions,
+  ): Promise<TranslateResponse>;
+  detectLanguage(texts: string[], options?: CallOptions): Promise<DetectLanguageResponse>;
+  listLanguages(options?: CallOptions): Promise<ListLanguagesResponse>;
+  listModels(options?: CallOptions): Promise<ListModelsResponse>;
+  summarize(
+    text: string,
+    options?: { target?: LanguageCode; source?: LanguageCode } & SummaryOptions & CallOptions,
+  ): Promise<SummarizeResponse>;
+  processArticle(article: Article, options?: CallOptions): Promise<ProcessArticleResponse>;
+  health(service?: string, options?: CallOptions): Promise<HealthCheckResponse>;
+  close(): void;
+}
+
+export interface FieldViolation { field: string; description: string }
+
+/** A decoded google.rpc error detail: `type` is its full name, e.g. "google.rpc.BadRequest". */
+export interface StatusDetail { type: string; [field: string]: unknown }
+
+export class NewsmtError extends Error {
+  constructor(code: number, details: string, options?: { metadata?: Metadata; requestId?: string });
+  static from(error: Error & { code?: number; details?: string; metadata?: Metadata }, requestId?: string): NewsmtError;
+  /** The numeric gRPC status code, e.g. 3. */
+  readonly code: number;
+  /** Its name, e.g. "INVALID_ARGUMENT". */
+  readonly codeName: string;
+  /** The status message. */
+  readonly details: string;
+  /** The trailers. */
+  readonly metadata: Metadata;
+  /** The x-request-id the call was sent with; the server logs it. */
+  readonly requestId: string;
+  /** Every detail in the grpc-status-details-bin trailer. */
+  readonly statusDetails: StatusDetail[];
+  /** google.rpc.BadRequest field violations; empty when there are none. */
+  readonly violations: FieldViolation[];
+  /** google.rpc.RetryInfo delay, on RESOURCE_EXHAUSTED. */
+  readonly retryAfterMs: number | undefined;
+}
+
+export function decodeStatusDetails(bytes: Uint8Array): StatusDetail[];
+export function loadProtos(): GrpcObject;
+export const PROTOS_DIR: string;
+export const LOCAL_PROTO_DIR: string;
+export const LOADER_OPTIONS: Readonly<LoaderOptions>;
