@@ -26,32 +26,34 @@ def create_engine(
     demo: bool,
     options: EngineOptions,
     ct2_path: Path | None = None,
+    compute_type: str = "int8",
 ) -> Engine:
     """`path` is the Hugging Face model folder (None only for the identity engine);
-    `ct2_path` a CTranslate2 conversion of it, used when the spec says so or says "auto"."""
-    common = {"name": spec.name, "max_input_tokens": spec.max_input_tokens}
+    `ct2_path` a CTranslate2 conversion of it, used when the spec says so, or says "auto"
+    and the conversion exists."""
     if spec.engine == "identity":
-        return IdentityEngine(demo=True, **common)  # type: ignore[arg-type]
+        return IdentityEngine(name=spec.name, demo=True, max_input_tokens=spec.max_input_tokens)
     if path is None:
         raise ValueError(f"{spec.name}: no model files")
-    use_ct2 = spec.engine == "ctranslate2" or (
-        spec.engine == "auto" and ct2_path is not None and (ct2_path / "model.bin").exists()
-    )
-    if use_ct2:
-        if ct2_path is None or not (ct2_path / "model.bin").exists():
-            raise FileNotFoundError(
-                f"{spec.name}: engine = ctranslate2 but no converted model; run "
-                "`newsmt models convert`"
-            )
+    converted = ct2_path is not None and (ct2_path / "model.bin").exists()
+    if spec.engine == "ctranslate2" and not converted:
+        raise FileNotFoundError(
+            f"{spec.name}: engine = ctranslate2 but no {compute_type} conversion; run "
+            "`newsmt models convert`"
+        )
+    if converted and spec.engine in {"auto", "ctranslate2"}:
         from newsmt.engines.ctranslate2_engine import CTranslate2Engine
 
+        assert ct2_path is not None
         return CTranslate2Engine(
             ct2_path,
             tokenizer_path=path,
+            name=spec.name,
             demo=demo,
-            overrides=spec.generation,
+            max_input_tokens=spec.max_input_tokens,
+            compute_type=compute_type,
             options=options,
-            **common,
+            overrides=spec.generation,
         )
     import torch
 
@@ -60,8 +62,9 @@ def create_engine(
     torch.set_num_threads(max(1, options.intra_threads))
     return TransformersEngine(
         path,
+        name=spec.name,
         demo=demo,
+        max_input_tokens=spec.max_input_tokens,
         overrides=spec.generation,
         device=options.device,
-        **common,  # type: ignore[arg-type]
     )

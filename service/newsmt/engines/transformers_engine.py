@@ -58,19 +58,9 @@ class TransformersEngine(Engine):
         )
         self._special = set(self.tokenizer.all_special_tokens)
         self._pad_id = self.tokenizer.pad_token_id
-        # Decoding settings go into the model's generation config once; lengths are per call.
-        # Length fields return to their defaults so that per-call lengths are the only ones.
-        s = self.settings
-        config.update(
-            num_beams=s.num_beams,
-            length_penalty=s.length_penalty,
-            no_repeat_ngram_size=s.no_repeat_ngram_size,
-            repetition_penalty=s.repetition_penalty,
-            early_stopping=s.num_beams > 1,
-            do_sample=False,
-            max_length=GenerationConfig().max_length,
-            min_length=0,
-        )
+        # Lengths come with each call: the config's own return to their defaults, so that
+        # transformers does not warn that two length settings compete.
+        config.update(max_length=GenerationConfig().max_length, min_length=0)
 
     def _encode(self, text: str) -> list[str]:
         ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
@@ -99,10 +89,17 @@ class TransformersEngine(Engine):
         for i, row in enumerate(id_rows):
             input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             attention[i, : len(row)] = 1
+        s = self.settings
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention.to(self.device),
+                num_beams=s.num_beams,
+                length_penalty=s.length_penalty,
+                no_repeat_ngram_size=s.no_repeat_ngram_size,
+                repetition_penalty=s.repetition_penalty,
+                early_stopping=s.num_beams > 1,
+                do_sample=False,
                 max_new_tokens=max_new_tokens,
                 # min_length counts the decoder start token; min_new_tokens would warn.
                 min_length=min(min_new_tokens, max_new_tokens) + 1 if min_new_tokens else 0,

@@ -80,9 +80,14 @@ class ModelPool:
                     log.warning("model %s: %s", name, served.detail)
                     return served
                 path, served.demo = local.path, local.demo
-                ct2_path = self.store.ct2_path(local, self._compute_type(spec))
+                ct2_path = self.store.ct2_path(local, self.compute_type(spec))
             engine = create_engine(
-                spec, path, demo=served.demo, options=self._engine_options, ct2_path=ct2_path
+                spec,
+                path,
+                demo=served.demo,
+                options=self._engine_options,
+                ct2_path=ct2_path,
+                compute_type=self.compute_type(spec),
             )
             _warm_up(engine)
         except Exception as exc:
@@ -101,10 +106,8 @@ class ModelPool:
         log.info("model %s ready: engine=%s demo=%s", name, engine.kind, str(engine.demo).lower())
         return served
 
-    def _compute_type(self, spec: ModelSpec) -> str:
-        if spec.compute_type != "auto":
-            return spec.compute_type
-        return "int8_float16" if self._engine_options.device == "cuda" else "int8"
+    def compute_type(self, spec: ModelSpec) -> str:
+        return resolve_compute_type(spec, self._engine_options.device)
 
     def get(self, name: str) -> ServedModel:
         """The model, ready to serve, or ModelUnavailable naming the fix."""
@@ -139,3 +142,10 @@ def _warm_up(engine: Engine) -> None:
     """One real inference, so that the first request does not pay for lazy initialisation."""
     tokens = engine.encode("Hello.")
     engine.generate([tokens], max_new_tokens=2)
+
+
+def resolve_compute_type(spec: ModelSpec, device: str) -> str:
+    """The registry's compute type, with "auto" = int8 on CPU, int8_float16 on CUDA."""
+    if spec.compute_type != "auto":
+        return spec.compute_type
+    return "int8_float16" if device == "cuda" else "int8"

@@ -112,6 +112,15 @@ class ModelStore:
         log.info("pulled %s@%s into %s", spec.repo, spec.revision, path)
         return Path(path)
 
+    def convert(self, model: LocalModel, compute_type: str) -> Path:
+        """Convert a located model to CTranslate2 with `compute_type` quantization."""
+        from newsmt.models.convert import convert
+
+        return convert(model.path, self.ct2_path(model, compute_type), compute_type)
+
+    def is_converted(self, model: LocalModel, compute_type: str) -> bool:
+        return (self.ct2_path(model, compute_type) / "model.bin").exists()
+
     def make_demo(self, spec: ModelSpec, size: Literal["full", "tiny"] = "full") -> Path:
         """Build (or rebuild) the demo model for `spec`."""
         log.info("building %s demo model for %s (random weights)", size, spec.name)

@@ -128,7 +128,8 @@ class Translator:
         cut = [False] * len(docs)
         for (d, p), output, bound in zip(where, outputs, bounds, strict=True):
             new_docs[d][p] = Piece(engine.decode(output), translate=True)
-            cut[d] = cut[d] or len(output) >= bound
+            # At the bound, models with a forced end token stop one short of it.
+            cut[d] = cut[d] or len(output) >= bound - 1
         return new_docs, cut
 
     def _output_bound(self, input_tokens: int, model_max: int) -> int:

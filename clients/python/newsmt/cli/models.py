@@ -38,6 +38,9 @@ def register(commands: Any) -> None:
         "registry's pinned revision. Honours HF_HUB_OFFLINE, HF_ENDPOINT and HF_TOKEN.",
     )
     pull.add_argument("names", nargs="*", help="registry names (default: all)")
+    pull.add_argument(
+        "--convert", action="store_true", help="also convert to CTranslate2 (see `convert`)"
+    )
     pull.set_defaults(run=run_pull)
 
     demo = sub.add_parser(
@@ -56,7 +59,31 @@ def register(commands: Any) -> None:
         help="full: the real shapes; tiny: for tests",
     )
     demo.add_argument("--force", action="store_true", help="rebuild even if present")
+    demo.add_argument(
+        "--convert", action="store_true", help="also convert to CTranslate2 (see `convert`)"
+    )
     demo.set_defaults(run=run_make_demo)
+
+    convert = sub.add_parser(
+        "convert",
+        parents=[common],
+        help="convert models to CTranslate2 (the fast engine)",
+        description="Convert each model on disk (real weights if pulled, else the demo model) "
+        'to a CTranslate2 model under --model-dir/ct2/. With engine = "auto" in the '
+        "registry, the server then uses CTranslate2 for it. The compute type defaults to the "
+        'registry\'s ("auto": int8 on CPU, int8_float16 on CUDA).',
+    )
+    convert.add_argument("names", nargs="*", help="registry names (default: all)")
+    convert.add_argument(
+        "--compute-type",
+        default=None,
+        help="int8, int8_float32, int8_float16, float16, bfloat16 or float32 (default: the registry's)",
+    )
+    convert.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help='what "auto" resolves for'
+    )
+    convert.add_argument("--force", action="store_true", help="convert again even if present")
+    convert.set_defaults(run=run_convert)
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
@@ -88,14 +115,18 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"newsmt models: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"model dir: {store.root}")
-    print(f"{'name':<22} {'task':<14} {'pair':<6} {'files':<12} repo@revision")
+    from newsmt.models.pool import resolve_compute_type
+
+    print(f"{'name':<22} {'task':<14} {'pair':<6} {'files':<11} {'ctranslate2':<12} repo@revision")
     for spec in specs:
         local = store.locate(spec)
         files = "missing" if local is None else ("demo" if local.demo else "real")
         if local is not None and local.demo:
             files = f"demo-{store.demo_size(spec)}"
+        compute = resolve_compute_type(spec, "cpu")
+        ct2 = compute if local is not None and store.is_converted(local, compute) else "-"
         print(
-            f"{spec.name:<22} {spec.task:<14} {spec.source}>{spec.target:<3} {files:<12} "
+            f"{spec.name:<22} {spec.task:<14} {spec.source}>{spec.target:<3} {files:<11} {ct2:<12} "
             f"{spec.repo}@{spec.revision}"
         )
     return EXIT_OK
@@ -117,6 +148,8 @@ def run_pull(args: argparse.Namespace) -> int:
             print(f"newsmt models pull: {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         print(f"{spec.name}: {path}")
+    if args.convert and not failed:
+        return _convert_all(store, specs, None, "cpu", force=False)
     return EXIT_OK if not failed else EXIT_FAILED
 
 
@@ -134,4 +167,54 @@ def run_make_demo(args: argparse.Namespace) -> int:
             continue
         path = store.make_demo(spec, size=args.size)
         print(f"{spec.name}: {path}")
+    if args.convert:
+        return _convert_all(store, specs, None, "cpu", force=args.force)
     return EXIT_OK
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    _configure_logging()
+    try:
+        _, store, specs = _setup(args)
+    except ValueError as exc:
+        print(f"newsmt models: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return _convert_all(store, specs, args.compute_type, args.device, force=args.force)
+
+
+def _convert_all(
+    store: Any, specs: list[Any], compute_type: str | None, device: str, *, force: bool
+) -> int:
+    from newsmt.models.convert import QUANTIZATIONS
+    from newsmt.models.pool import resolve_compute_type
+
+    if compute_type is not None and compute_type not in QUANTIZATIONS:
+        print(
+            f"newsmt models convert: --compute-type must be one of {', '.join(QUANTIZATIONS)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    failed = 0
+    for spec in specs:
+        local = store.locate(spec)
+        if local is None:
+            failed += 1
+            print(
+                f"newsmt models convert: {spec.name}: no model files; pull or make-demo first",
+                file=sys.stderr,
+            )
+            continue
+        wanted = compute_type or resolve_compute_type(spec, device)
+        if store.is_converted(local, wanted) and not force:
+            print(f"{spec.name}: already converted ({store.ct2_path(local, wanted)})")
+            continue
+        try:
+            path = store.convert(local, wanted)
+        except Exception as exc:
+            failed += 1
+            print(
+                f"newsmt models convert: {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr
+            )
+            continue
+        print(f"{spec.name}: {path} ({wanted}{', demo' if local.demo else ''})")
+    return EXIT_OK if not failed else EXIT_FAILED

@@ -1,0 +1,99 @@
+"""The CTranslate2 engine: int8 (CPU) or float16/int8_float16 (CUDA) inference.
+
+The tokenizer stays the Hugging Face one from the model's own folder, so tokens are exactly
+those the transformers engine would feed. CTranslate2's decoding defaults differ from the
+models' (beam 2, 256 steps, inputs cut at 1024): every setting is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsmt.engines.base import Engine, GenerationSettings
+
+if TYPE_CHECKING:
+    from newsmt.engines.factory import EngineOptions
+
+
+class CTranslate2Engine(Engine):
+    kind = "ctranslate2"
+
+    def __init__(
+        self,
+        ct2_path: Path,
+        *,
+        tokenizer_path: Path,
+        name: str,
+        demo: bool,
+        max_input_tokens: int,
+        compute_type: str,
+        options: EngineOptions,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=name, demo=demo, max_input_tokens=max_input_tokens)
+        import ctranslate2
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=False)
+        self.tokenizer.model_max_length = 1 << 30
+        self.translator = ctranslate2.Translator(
+            str(ct2_path),
+            device=options.device,
+            compute_type=compute_type,
+            intra_threads=options.intra_threads,
+            inter_threads=options.inter_threads,
+        )
+        self.compute_type = compute_type
+        generation = _read_json(tokenizer_path / "generation_config.json")
+        self.settings = GenerationSettings().merged(generation).merged(overrides or {})
+        self._special = set(self.tokenizer.all_special_tokens)
+        # BART-style models force a first token (<s>) after the decoder start token.
+        forced_bos = generation.get("forced_bos_token_id")
+        self._prefix: list[str] | None = None
+        if forced_bos is not None:
+            self._prefix = [str(self.tokenizer.convert_ids_to_tokens(int(forced_bos)))]
+        # Models with a forced end token (opus-mt) end on it at the length limit, so they
+        # produce one content token fewer there; match that, token for token.
+        self._forced_eos = generation.get("forced_eos_token_id") is not None
+
+    def _encode(self, text: str) -> list[str]:
+        ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
+        return list(self.tokenizer.convert_ids_to_tokens(ids))
+
+    def _decode(self, tokens: Sequence[str]) -> str:
+        kept = [t for t in tokens if t not in self._special]
+        return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
+
+    def generate(
+        self,
+        batch: Sequence[Sequence[str]],
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int = 0,
+    ) -> list[list[str]]:
+        s = self.settings
+        results = self.translator.translate_batch(
+            [list(row) for row in batch],
+            target_prefix=[list(self._prefix) for _ in batch] if self._prefix else None,
+            beam_size=s.num_beams,
+            length_penalty=s.length_penalty,
+            repetition_penalty=s.repetition_penalty,
+            no_repeat_ngram_size=s.no_repeat_ngram_size,
+            # Like transformers' max_new_tokens, these lengths count the forced first token.
+            max_decoding_length=max(1, max_new_tokens - self._forced_eos),
+            min_decoding_length=min(min_new_tokens, max_new_tokens),
+            max_input_length=0,  # never cut: the pipeline splits and chunks
+            return_scores=False,
+        )
+        return [[t for t in r.hypotheses[0] if t not in self._special] for r in results]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,111 @@
+"""CTranslate2: conversion (BART legacy config included), the engine, and engine selection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from newsmt.client import Client
+from newsmt.engines.base import Engine
+from newsmt.engines.factory import EngineOptions, create_engine
+from newsmt.models.convert import convert
+from newsmt.models.registry import Registry
+from newsmt.models.store import ModelStore
+
+from .conftest import running_server
+
+SENTENCES = ["The minister arrived in Moscow on Tuesday.", "Talks ended late.", "Hello."]
+
+
+def greedy(engine: Engine, texts: list[str]) -> list[list[str]]:
+    engine.settings = replace(engine.settings, num_beams=1)
+    rows = [engine.encode(t) for t in texts]
+    return engine.generate(rows, max_new_tokens=12)
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny models with every model converted (float32 and int8)."""
+    root = tmp_path_factory.mktemp("ct2") / "models"
+    shutil.copytree(tiny_model_dir, root)
+    store = ModelStore(root)
+    for spec in Registry.load().models.values():
+        local = store.locate(spec)
+        assert local is not None
+        for compute in ("float32", "int8"):
+            store.convert(local, compute)
+            assert store.is_converted(local, compute)
+    return root
+
+
+@pytest.mark.parametrize("name", ["opus-mt-en-ru", "distilbart-cnn-12-6"])
+def test_float32_engine_matches_transformers_token_for_token(converted: Path, name: str) -> None:
+    spec = Registry.load().models[name]
+    store = ModelStore(converted)
+    local = store.locate(spec)
+    assert local is not None
+    options = EngineOptions(intra_threads=1)
+    hf = create_engine(replace(spec, engine="transformers"), local.path, demo=True, options=options)
+    ct2 = create_engine(
+        spec,
+        local.path,
+        demo=True,
+        options=options,
+        ct2_path=store.ct2_path(local, "float32"),
+        compute_type="float32",
+    )
+    assert (hf.kind, ct2.kind) == ("transformers", "ctranslate2")
+    assert ct2.settings == hf.settings  # the model's own generation settings, both engines
+    assert ct2.encode(SENTENCES[0]) == hf.encode(SENTENCES[0])
+    assert greedy(ct2, SENTENCES) == greedy(hf, SENTENCES)
+
+
+def test_bart_config_without_legacy_keys_converts(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """transformers 5 BART configs lack normalize_before; the converter must cope."""
+    spec = Registry.load().models["distilbart-cnn-12-6"]
+    local = ModelStore(tiny_model_dir).locate(spec)
+    assert local is not None
+    model = tmp_path / "bart"
+    shutil.copytree(local.path, model)
+    config = json.loads((model / "config.json").read_text())
+    for key in ("normalize_before", "add_final_layer_norm"):
+        config.pop(key, None)
+    (model / "config.json").write_text(json.dumps(config))
+    out = convert(model, tmp_path / "bart-ct2", "int8")
+    assert (out / "model.bin").exists()
+    assert not list(tmp_path.glob(".bart-ct2.*"))  # no staging left behind
+
+
+def test_server_prefers_ctranslate2_when_converted(converted: Path) -> None:
+    with running_server(model_dir=converted) as (_, address), Client(address, timeout=60) as client:
+        models = client.list_models()
+        assert {m.engine for m in models} == {"ctranslate2"}
+        assert all(m.demo for m in models)
+        result = client.process_article(
+            "Title.",
+            "A sentence. Another one.",
+            source="en",
+            targets=["ru", "es"],
+            summaries=["en", "ru"],
+        )
+        assert result.ok
+        assert all(t.body for t in result.translations) and all(s.text for s in result.summaries)
+
+
+def test_engine_ctranslate2_without_conversion_fails_that_model_only(tiny_model_dir: Path) -> None:
+    registry = Registry.load()
+    pinned = replace(registry.models["opus-mt-en-es"], engine="ctranslate2")
+    registry = replace(registry, models={**registry.models, "opus-mt-en-es": pinned})
+    with (
+        running_server(registry, model_dir=tiny_model_dir) as (server, address),
+        Client(address) as client,
+    ):
+        models = {m.name: m for m in client.list_models()}
+        assert models["opus-mt-en-es"].state == "failed"
+        assert models["opus-mt-en-ru"].state == "ready"
+        assert client.health("newsmt.v1.TranslationService") == "SERVING"
+        assert server.pool.info("opus-mt-en-es").detail.startswith("failed to load")
