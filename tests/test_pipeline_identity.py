@@ -197,3 +197,8 @@ def test_async_client(identity_server) -> None:  # type: ignore[no-untyped-def]
             assert article.ok and article.translations[0].body == "Body text."
 
     asyncio.run(main())
+
+
+def test_repetition_in_the_source_is_not_a_runaway(identity_client: Client) -> None:
+    [out] = identity_client.translate(["ha ha ha ha ha ha"], source="en", target="ru")
+    assert out.text == "ha ha ha ha ha ha" and not out.output_truncated

@@ -79,3 +79,16 @@ def test_any_text_reassembles(text: str, language: str) -> None:
     pieces = fit(segment(text, language), len, 12)
     assert joined(pieces) == text
     assert all(len(p.text) <= 12 for p in pieces if p.translate)
+
+
+def test_trailing_loops_are_cut_and_flagged() -> None:
+    from newsmt.pipeline.runaway import cut_loop
+
+    assert cut_loop(["a", "b", "c"]) == (["a", "b", "c"], False)
+    assert cut_loop(["x", "the", "the", "the", "the", "the"]) == (["x", "the"], True)
+    assert cut_loop(["x"] + ["of", "the"] * 5) == (["x", "of", "the"], True)
+    assert cut_loop(["a", "b", "a", "b", "a", "b"]) == (
+        ["a", "b", "a", "b", "a", "b"],
+        False,
+    )  # 3 < 4
+    assert cut_loop(["no", "no", "no"]) == (["no", "no", "no"], False)

@@ -35,7 +35,7 @@ def test_bad_values_name_the_setting_and_source(tmp_path: Path) -> None:
 
 def test_threads_default_to_usable_cpus_and_refuse_oversubscription() -> None:
     threads = plan_threads(Settings.load(environ={}), cpus=4)
-    assert threads.intra == 4 and threads.inter == 1 and threads.grpc_workers == 16
+    assert threads.intra == 4 and threads.inter == 1 and threads.grpc_workers == 64 + 8
     with pytest.raises(SettingsError, match="oversubscribe"):
         plan_threads(Settings.load({"intra_threads": 3, "inter_threads": 2}, environ={}), cpus=4)
     assert 1 <= usable_cpus() <= 1024

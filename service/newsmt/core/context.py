@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from newsmt.core.errors import Cancelled, DeadlineExceeded
+from newsmt.core.errors import Cancelled, DeadlineExceeded, NewsmtError
 
 
 class RequestContext:
@@ -27,6 +27,8 @@ class RequestContext:
         self.request_id = request_id
         self.method = method
         self._cancelled = threading.Event()
+        #: Why it was cancelled: the caller hung up (Cancelled), or the server is stopping.
+        self.cancel_error: NewsmtError = Cancelled()
         self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -38,11 +40,13 @@ class RequestContext:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
-    def cancel(self) -> None:
+    def cancel(self, error: NewsmtError | None = None) -> None:
         """Mark the request cancelled and run the cancel callbacks once."""
         with self._lock:
             if self._cancelled.is_set():
                 return
+            if error is not None:
+                self.cancel_error = error
             self._cancelled.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
@@ -65,7 +69,7 @@ class RequestContext:
     def check(self) -> None:
         """Raise if the request was cancelled or its deadline has passed."""
         if self._cancelled.is_set():
-            raise Cancelled()
+            raise self.cancel_error
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded()

@@ -130,10 +130,10 @@ class ModelPool:
     def is_ready(self, name: str) -> bool:
         return self._models[name].state is ModelState.READY
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         for served in self._models.values():
             if served.batcher is not None:
-                served.batcher.close()
+                served.batcher.close(timeout)
             if served.engine is not None:
                 served.engine.close()
 

@@ -13,6 +13,7 @@ from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.models.registry import ModelSpec
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.runaway import cut_loop
 from newsmt.pipeline.segment import Piece, fit, segment
 
 
@@ -126,10 +127,12 @@ class Translator:
         outputs = batcher.submit(rows, ctx, max_new_tokens=bounds)
         new_docs = [list(doc) for doc in docs]
         cut = [False] * len(docs)
-        for (d, p), output, bound in zip(where, outputs, bounds, strict=True):
-            new_docs[d][p] = Piece(engine.decode(output), translate=True)
+        for (d, p), row, output, bound in zip(where, rows, outputs, bounds, strict=True):
+            # A loop the source itself has ("ha ha ha ha") is content, not a runaway.
+            kept, looped = (output, False) if cut_loop(row[:-1])[1] else cut_loop(output)
+            new_docs[d][p] = Piece(engine.decode(kept), translate=True)
             # At the bound, models with a forced end token stop one short of it.
-            cut[d] = cut[d] or len(output) >= bound - 1
+            cut[d] = cut[d] or looped or len(output) >= bound - 1
         return new_docs, cut
 
     def _output_bound(self, input_tokens: int, model_max: int) -> int:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import (
-    Cancelled,
     DeadlineExceeded,
     Internal,
     NewsmtError,
@@ -151,7 +150,7 @@ class Batcher:
             for i, tokens in enumerate(rows):
                 self._queue.append(_Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now))
             self._cond.notify_all()
-        remove_hook = ctx.on_cancel(lambda: self._withdraw(ticket, Cancelled()))
+        remove_hook = ctx.on_cancel(lambda: self._withdraw(ticket, ctx.cancel_error))
         try:
             finished = ticket.done.wait(timeout=ctx.remaining())
             if not finished:
@@ -171,7 +170,7 @@ class Batcher:
         before = len(self._queue)
         self._queue = deque(item for item in self._queue if item.ticket is not ticket)
         removed = before - len(self._queue)
-        if isinstance(error, Cancelled):
+        if not isinstance(error, DeadlineExceeded):
             self.stats.dropped_cancelled += removed
         else:
             self.stats.dropped_deadline += removed
@@ -237,7 +236,7 @@ class Batcher:
             item = self._queue[0]
             ctx = item.ticket.ctx
             if item.ticket.error is not None or ctx.cancelled:
-                self._drop_locked(item.ticket, item.ticket.error or Cancelled())
+                self._drop_locked(item.ticket, item.ticket.error or ctx.cancel_error)
                 continue
             if ctx.deadline is not None and ctx.deadline - now < self._batch_seconds:
                 self._drop_locked(item.ticket, DeadlineExceeded())

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from newsmt.core.errors import ServiceUnavailable
 from newsmt.engines.factory import EngineOptions
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
@@ -25,9 +26,12 @@ from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.summarize import Summarizer
 from newsmt.pipeline.translate import Translator
+from newsmt.scheduler.admission import Admission
 from newsmt.scheduler.batcher import BatcherConfig
+from newsmt.scheduler.ratelimit import RateLimiter
+from newsmt.server.auth import TokenAuth, load_tokens, server_credentials
 from newsmt.server.cpu import usable_cpus
-from newsmt.server.interceptors import RequestInterceptor
+from newsmt.server.interceptors import Gate, RequestInterceptor
 from newsmt.server.servicers import ArticleServicer, SummarizationServicer, TranslationServicer
 from newsmt.server.settings import Settings, SettingsError
 from newsmt.v1 import (
@@ -68,7 +72,7 @@ def plan_threads(settings: Settings, cpus: int | None = None) -> Threads:
             f"{cpus} CPU(s) (affinity and cgroup quota): it would oversubscribe them. Lower "
             "--intra-threads or --inter-threads."
         )
-    workers = settings.grpc_workers or max(8, 4 * cpus)
+    workers = settings.grpc_workers or settings.max_inflight_requests + 8
     return Threads(intra, settings.inter_threads, workers)
 
 
@@ -96,19 +100,33 @@ class NewsmtServer:
         config = PipelineConfig(max_sentence_tokens=settings.max_sentence_tokens)
         self.translator = Translator(self.pool, self.detector, config)
         self.summarizer = Summarizer(self.pool, self.translator, self.detector, config)
+        # ProcessArticle fans out into stages (one per target language, one per summary).
         self._stage_pool = futures.ThreadPoolExecutor(
-            max_workers=self.threads.grpc_workers * 2, thread_name_prefix="stage"
+            max_workers=settings.max_inflight_requests * 4, thread_name_prefix="stage"
         )
         self.articles = ArticleProcessor(
             self.translator, self.summarizer, self.detector, self._stage_pool
         )
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self._ready = threading.Event()
+        self.admission = Admission(settings.max_inflight_requests)
+        self.gate = Gate(
+            admission=self.admission,
+            default_timeout=settings.default_timeout,
+            auth=TokenAuth(load_tokens(settings.auth_tokens_file))
+            if settings.auth_tokens_file
+            else None,
+            limiter=(
+                RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+                if settings.rate_limit_rps > 0
+                else None
+            ),
+        )
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"
             ),
-            interceptors=[RequestInterceptor()],
+            interceptors=[RequestInterceptor(self.gate)],
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes * 2),
@@ -131,7 +149,13 @@ class NewsmtServer:
         for name in ("", *SERVICES):
             self.health.set(name, _NOT_SERVING)
         address = f"{settings.host}:{settings.port}"
-        self.port = self.grpc_server.add_insecure_port(address)
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            credentials = server_credentials(
+                settings.tls_cert, settings.tls_key, settings.tls_client_ca
+            )
+            self.port = self.grpc_server.add_secure_port(address, credentials)
+        else:
+            self.port = self.grpc_server.add_insecure_port(address)
         if self.port == 0:
             raise SettingsError(f"cannot listen on {address}: address in use or not allowed")
 
@@ -175,11 +199,24 @@ class NewsmtServer:
         return self._ready.wait(timeout)
 
     def stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING at once, refuse new work, let in-flight work finish within grace."""
+        """Graceful shutdown: health NOT_SERVING at once, new calls UNAVAILABLE, in-flight calls
+        get `grace` seconds to finish; what is still running then is cancelled."""
         grace = self.settings.shutdown_grace if grace is None else grace
         self.health.enter_graceful_shutdown()
-        self.grpc_server.stop(grace).wait()
-        self.pool.close()
+        self.gate.draining = True
+        drained = self.admission.wait_idle(grace)
+        if not drained:
+            log.warning(
+                "shutdown grace of %.1fs over; ending %d request(s)",
+                grace,
+                self.admission.inflight,
+            )
+            stopping = ServiceUnavailable("server shut down before the request finished; retry")
+            for ctx in list(self.gate.live):
+                ctx.cancel(stopping)
+            self.admission.wait_idle(1.0)
+        self.grpc_server.stop(0).wait()
+        self.pool.close(timeout=1.0)
         self._stage_pool.shutdown(wait=False, cancel_futures=True)
         log.info("stopped")
 

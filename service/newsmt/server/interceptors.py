@@ -1,8 +1,12 @@
-"""Cross-cutting RPC concerns: request ids, the access log line.
+"""What every RPC passes through before and after its handler, in one place.
 
-Every RPC gets a request id (the caller's `x-request-id`, or a new one). It is returned in the
-trailing metadata, bound to a context variable for every log line of that RPC, and written in
-one access-log line with the method, status and duration. Never the request text.
+In order: a request id (the caller's `x-request-id`, or a new one), returned in the trailing
+metadata and bound to every log line of the RPC; then, for newsmt methods, the gate: bearer
+token, draining (shutdown), per-client rate limit, admission control, and a request that could
+not be decoded. Last, one access-log line: method, status, duration, size. Never the text.
+
+The health service passes untouched by the gate: probes need no token and must still answer
+NOT_SERVING while the server drains.
 """
 
 from __future__ import annotations
@@ -11,17 +15,30 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
+from newsmt.core.context import RequestContext
+from newsmt.core.errors import InvalidArgument, NewsmtError, ServiceUnavailable
+from newsmt.scheduler.admission import Admission
+from newsmt.scheduler.ratelimit import RateLimiter
+from newsmt.server.auth import TokenAuth
+from newsmt.server.context import close_request, open_request
+
 log = logging.getLogger("newsmt.access")
 
 REQUEST_ID_KEY = "x-request-id"
+HEALTH_SERVICE = "grpc.health.v1.Health"
 
 #: The current RPC's request id ("" outside an RPC).
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+#: Called once per finished RPC: (method, status code name, seconds). Metrics hook in here.
+RpcObserver = Callable[[str, str, float], None]
 
 
 def incoming_request_id(metadata: Any) -> str:
@@ -45,51 +62,165 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+@dataclass
+class Gate:
+    """The checks a newsmt call passes before its handler runs."""
+
+    admission: Admission
+    auth: TokenAuth | None = None
+    limiter: RateLimiter | None = None
+    default_timeout: float = 120.0
+    draining: bool = False
+    observers: list[RpcObserver] = field(default_factory=list)
+    #: The contexts of the requests in flight, so that shutdown can end them after its grace.
+    live: weakref.WeakSet[RequestContext] = field(default_factory=weakref.WeakSet)
+
+    def identity(self, metadata: Any, peer: str) -> str:
+        """Who is calling: the token's identity when auth is on, else the peer address."""
+        if self.auth is not None:
+            return self.auth.check(metadata)
+        return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message (invalid UTF-8, say)."""
+
+
 class RequestInterceptor(grpc.ServerInterceptor):
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        service = method.split("/")[1] if method.count("/") >= 2 else ""
+        if service == HEALTH_SERVICE:
             return handler
-        method = handler_call_details.method
-        request_id = incoming_request_id(handler_call_details.invocation_metadata)
-        inner = handler.unary_unary
+        metadata = handler_call_details.invocation_metadata
+        request_id = incoming_request_id(metadata)
+        if handler.unary_unary is None:
+            if handler.stream_stream is not None and self.gate.auth is not None:
+                return self._authenticated_stream(handler, metadata)
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            self._unary(handler.unary_unary, method, metadata, request_id),
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+    def _unary(
+        self, inner: Callable[..., Any], method: str, metadata: Any, request_id: str
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            from newsmt.server.status import abort  # status imports this module
+
             token = request_id_var.set(request_id)
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             started = time.monotonic()
             code = "OK"
+            admitted = False
             try:
-                return inner(request, context)
-            except Exception:
-                code = _code_name(context) or "INTERNAL"
-                raise
+                try:
+                    client = gate.identity(metadata, context.peer())
+                    if gate.draining:
+                        raise ServiceUnavailable(
+                            "server is shutting down; retry on another replica"
+                        )
+                    if gate.limiter is not None:
+                        gate.limiter.check(client)
+                    gate.admission.enter()
+                    admitted = True
+                    if isinstance(request, _Undecodable):
+                        raise InvalidArgument.field(
+                            "", "the request is not a valid protobuf message (invalid UTF-8?)"
+                        )
+                except NewsmtError as exc:
+                    code = _code_of(exc)
+                    abort(context, exc)
+                ctx, ctx_token = open_request(context, request_id, gate.default_timeout)
+                gate.live.add(ctx)
+                try:
+                    return inner(request, context)
+                except Exception:
+                    code = _context_code(context) or "INTERNAL"
+                    raise
+                finally:
+                    close_request(ctx_token)
             finally:
+                if admitted:
+                    gate.admission.leave()
+                seconds = time.monotonic() - started
+                size = 0 if isinstance(request, _Undecodable) else request.ByteSize()
                 log.info(
                     "%s %s %.1fms",
                     method,
                     code,
-                    (time.monotonic() - started) * 1000,
+                    seconds * 1000,
                     extra={
                         "method": method,
                         "code": code,
-                        "duration_ms": round((time.monotonic() - started) * 1000, 2),
-                        "request_bytes": request.ByteSize(),
+                        "duration_ms": round(seconds * 1000, 2),
+                        "request_bytes": size,
                     },
                 )
+                for observer in gate.observers:
+                    observer(method, code, seconds)
                 request_id_var.reset(token)
 
-        return grpc.unary_unary_rpc_method_handler(
+        return behavior
+
+    def _authenticated_stream(
+        self, handler: grpc.RpcMethodHandler, metadata: Any
+    ) -> grpc.RpcMethodHandler:
+        """Reflection (a stream) needs the token too."""
+        gate = self.gate
+        inner = handler.stream_stream
+
+        def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            from newsmt.server.status import abort
+
+            try:
+                gate.identity(metadata, context.peer())
+            except NewsmtError as exc:
+                abort(context, exc)
+            yield from inner(requests, context)
+
+        return grpc.stream_stream_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
 
-def _code_name(context: grpc.ServicerContext) -> str:
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that hands the handler a marker instead of failing inside grpc (which
+    would answer INTERNAL): the gate turns it into INVALID_ARGUMENT."""
+    if deserialize is None:
+        return None
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return _Undecodable()
+
+    return tolerant
+
+
+def _code_of(error: NewsmtError) -> str:
+    from newsmt.server.status import code_of
+
+    return code_of(error).name
+
+
+def _context_code(context: grpc.ServicerContext) -> str:
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else ""

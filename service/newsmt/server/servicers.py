@@ -11,7 +11,7 @@ from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
 from newsmt.pipeline.translate import Translator
-from newsmt.server.context import request_context
+from newsmt.server.context import current_request
 from newsmt.server.settings import Settings
 from newsmt.server.status import rpc_method, stage_code
 from newsmt.server.validation import Checker
@@ -67,7 +67,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         check.done()
         if source and target:
             self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
-        ctx = request_context(context, self.settings)
+        ctx = current_request()
         results = self.translator.translate([s.text for s in request.segments], source, target, ctx)
         return translation_pb2.TranslateResponse(
             translations=[
@@ -179,7 +179,7 @@ class SummarizationServicer(summarization_pb2_grpc.SummarizationServiceServicer)
         length = _length(check, "length", request.length)
         policy = _policy(check, "long_input_policy", request.long_input_policy)
         check.done()
-        ctx = request_context(context, self.settings)
+        ctx = current_request()
         summary = self.summarizer.summarize(request.text, source, target, length, policy, ctx)
         return summarization_pb2.SummarizeResponse(
             summary=summary.text,
@@ -224,7 +224,7 @@ class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
             length,
             policy,
         )
-        ctx = request_context(context, self.settings)
+        ctx = current_request()
         return _article_pb(self.processor.process(article, ctx))
 
 

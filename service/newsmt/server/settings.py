@@ -29,7 +29,9 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address to listen on.")
     port: int = _setting(50051, "Port to listen on; 0 picks a free one (tests).")
     grpc_workers: int = _setting(
-        0, "gRPC worker threads: requests handled at once. 0 = 4 x usable CPUs, at least 8."
+        0,
+        "gRPC worker threads. 0 = --max-inflight-requests + 8, so that requests over the limit "
+        "are refused at once rather than queued inside gRPC.",
     )
     max_message_bytes: int = _setting(
         8 * 1024 * 1024, "Largest request the server accepts, in bytes."
@@ -70,6 +72,29 @@ class Settings:
     default_timeout: float = _setting(
         120.0, "Deadline applied when a caller sets none, in seconds."
     )
+
+    max_inflight_requests: int = _setting(
+        64,
+        "Requests running or queued at once; more are refused at once with RESOURCE_EXHAUSTED.",
+    )
+
+    # -- security ----------------------------------------------------------------------------
+    tls_cert: Path | None = _setting(
+        None, "PEM server certificate: serve TLS instead of plaintext."
+    )
+    tls_key: Path | None = _setting(None, "PEM private key for --tls-cert.")
+    tls_client_ca: Path | None = _setting(
+        None, "PEM CA bundle: require client certificates signed by it (mutual TLS)."
+    )
+    auth_tokens_file: Path | None = _setting(
+        None,
+        "File of bearer tokens, one per line: every newsmt call must send "
+        "`authorization: Bearer <token>` (health checks excepted).",
+    )
+    rate_limit_rps: float = _setting(
+        0.0, "Requests per second per client (token identity, else peer address); 0 = off."
+    )
+    rate_limit_burst: int = _setting(20, "Requests a client may burst above --rate-limit-rps.")
 
     # -- lifecycle ---------------------------------------------------------------------------
     shutdown_grace: float = _setting(
@@ -147,6 +172,22 @@ class Settings:
         need(self.default_timeout > 0, "default_timeout must be > 0")
         need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")
         need(self.intra_threads >= 0 and self.inter_threads >= 1, "thread counts must be positive")
+        need(self.max_inflight_requests >= 1, "max_inflight_requests must be >= 1")
+        need(
+            (self.tls_cert is None) == (self.tls_key is None),
+            "tls_cert and tls_key go together",
+        )
+        need(
+            self.tls_client_ca is None or self.tls_cert is not None, "tls_client_ca needs tls_cert"
+        )
+        need(
+            self.rate_limit_rps >= 0 and self.rate_limit_burst >= 1, "rate limits must be positive"
+        )
+        need(
+            self.grpc_workers == 0 or self.grpc_workers > self.max_inflight_requests,
+            "grpc_workers must exceed max_inflight_requests, or requests over the limit queue "
+            "inside gRPC instead of being refused",
+        )
 
 
 def _path_or_none(value: str | None) -> Path | None:

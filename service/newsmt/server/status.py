@@ -28,6 +28,7 @@ from newsmt.core.errors import (
     ServiceUnavailable,
 )
 from newsmt.core.safelog import describe
+from newsmt.server.auth import Unauthenticated
 from newsmt.server.interceptors import REQUEST_ID_KEY, request_id_var
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ _CODES: list[tuple[type[NewsmtError], grpc.StatusCode]] = [
     (ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (Cancelled, grpc.StatusCode.CANCELLED),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.main import EXIT_FAILED, EXIT_OK
 
 
@@ -24,13 +25,16 @@ def register(commands: Any) -> None:
         help='service name, e.g. newsmt.v1.TranslationService; "" is the whole server',
     )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    add_tls_flags(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from newsmt.client import Client, NewsmtError
 
-    with Client(args.address, timeout=args.timeout, retries=0) as client:
+    with Client(
+        args.address, timeout=args.timeout, retries=0, credentials=tls_from(args)
+    ) as client:
         try:
             status = client.health(args.service, timeout=args.timeout)
         except NewsmtError as exc:

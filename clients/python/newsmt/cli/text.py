@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 _INPUTS_HELP = "files or folders of .txt files; '-' or nothing reads stdin"
@@ -31,6 +32,7 @@ def register(commands: Any) -> None:
         help="text, or one JSON object per input",
     )
     common.add_argument("--token", default=None, help="bearer token, if the server requires one")
+    add_tls_flags(common)
 
     translate = commands.add_parser(
         "translate",
@@ -102,7 +104,9 @@ def _run(args: argparse.Namespace, work: Any) -> int:
         print(f"newsmt {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     failed = 0
-    with Client(args.address, timeout=args.timeout, token=args.token) as client:
+    with Client(
+        args.address, timeout=args.timeout, token=args.token, credentials=tls_from(args)
+    ) as client:
         for name, text in _progress(items):
             try:
                 record = work(client, text)

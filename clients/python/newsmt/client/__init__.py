@@ -9,7 +9,13 @@
 the generated stubs are in `newsmt.v1` for callers who want protobuf messages.
 """
 
-from newsmt.client._client import DEFAULT_ADDRESS, DEFAULT_TIMEOUT, AsyncClient, Client
+from newsmt.client._client import (
+    DEFAULT_ADDRESS,
+    DEFAULT_TIMEOUT,
+    AsyncClient,
+    Client,
+    tls_credentials,
+)
 from newsmt.client._errors import (
     AuthenticationError,
     CancelledError,
@@ -64,4 +70,5 @@ __all__ = [
     "Summary",
     "Translation",
     "UnavailableError",
+    "tls_credentials",
 ]

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -89,6 +90,20 @@ def target_of(address: str | Sequence[str]) -> str:
     if all(_is_ipv4(h) for h in hosts):
         return "ipv4:" + ",".join(addresses)
     raise ValueError("several addresses must be IP addresses; for host names, use one DNS name")
+
+
+def tls_credentials(
+    ca: str | Path | None = None, cert: str | Path | None = None, key: str | Path | None = None
+) -> grpc.ChannelCredentials:
+    """Channel credentials for a TLS server: `ca` to trust a private CA (default: the system
+    roots); `cert` and `key` to present a client certificate (mutual TLS)."""
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate needs both cert and key")
+
+    def read(path: str | Path | None) -> bytes | None:
+        return None if path is None else Path(path).read_bytes()
+
+    return grpc.ssl_channel_credentials(read(ca), read(key), read(cert))
 
 
 def _is_ipv4(host: str) -> bool:

@@ -1,0 +1,301 @@
+"""Overload, cancellation, deadlines, lifecycle and thread safety, against real servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from newsmt.client import Client, OverloadedError, UnavailableError
+from newsmt.models.registry import Registry
+from newsmt.server.app import NewsmtServer
+from newsmt.v1 import translation_pb2, translation_pb2_grpc
+
+from .conftest import build_tiny, running_server
+
+
+class Gated:
+    """Wraps a served model's engine: records each batch and holds it until released."""
+
+    def __init__(self, server: NewsmtServer, model: str, delay: float = 0.0) -> None:
+        engine = server.pool.info(model).engine
+        assert engine is not None
+        self.inner = engine.generate
+        self.open = threading.Event()
+        self.entered = threading.Event()
+        self.seen: list[str] = []
+        self.delay = delay
+        engine.generate = self  # type: ignore[method-assign]
+
+    def __call__(self, batch: Any, **kw: Any) -> Any:
+        self.entered.set()
+        self.seen.extend("".join(row) for row in batch)
+        self.open.wait(30)
+        time.sleep(self.delay)
+        return self.inner(batch, **kw)
+
+
+@pytest.fixture
+def small_server(tmp_path: Path) -> Iterator[tuple[NewsmtServer, str]]:
+    registry = Registry.load().with_engine("identity")
+    with running_server(registry, model_dir=tmp_path, max_inflight_requests=4) as running:
+        yield running
+
+
+def translate_request(text: str) -> translation_pb2.TranslateRequest:
+    return translation_pb2.TranslateRequest(
+        segments=[translation_pb2.Segment(id="1", text=text)],
+        source_language_code="en",
+        target_language_code="ru",
+    )
+
+
+def test_admission_in_waves(small_server: tuple[NewsmtServer, str]) -> None:
+    server, address = small_server
+    gate = Gated(server, "opus-mt-en-ru")
+    with Client(address, timeout=30, retries=0) as client, ThreadPoolExecutor(12) as pool:
+        for wave in range(3):
+            gate.open.clear()
+            started = time.monotonic()
+            futures = [
+                pool.submit(
+                    client.translate, [f"wave {wave} request {i}."], source="en", target="ru"
+                )
+                for i in range(12)
+            ]
+            rejected, done = [], []
+            deadline = time.monotonic() + 10
+            while len(rejected) < 8 and time.monotonic() < deadline:
+                rejected = [f for f in futures if f.done()]
+                time.sleep(0.01)
+            assert len(rejected) == 8, f"wave {wave}: {len(rejected)} refused"
+            assert time.monotonic() - started < 3, "refusals must be quick, not queued"
+            for f in rejected:
+                error = f.exception()
+                assert (
+                    isinstance(error, OverloadedError)
+                    and error.retry_after
+                    and error.retry_after > 0
+                )
+            assert server.admission.inflight == 4
+            gate.open.set()
+            done = [f for f in futures if f not in rejected]
+            assert [f.result(timeout=30)[0].text for f in done] and all(
+                f.exception() is None for f in done
+            )
+    assert server.admission.peak == 4
+    assert server.admission.inflight == 0
+
+
+def test_cancelled_while_queued_costs_no_engine_call(
+    small_server: tuple[NewsmtServer, str],
+) -> None:
+    server, address = small_server
+    gate = Gated(server, "opus-mt-en-ru")
+    batcher = server.pool.info("opus-mt-en-ru").batcher
+    assert batcher is not None
+    with grpc.insecure_channel(address) as channel:
+        stub = translation_pb2_grpc.TranslationServiceStub(channel)
+        first = stub.Translate.future(translate_request("first in the engine."), timeout=30)
+        assert gate.entered.wait(10)
+        queued = stub.Translate.future(translate_request("CANCEL-ME while queued."), timeout=30)
+        deadline = time.monotonic() + 10
+        while batcher.queue_depth() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batcher.queue_depth() == 1
+        queued.cancel()
+        deadline = time.monotonic() + 10
+        while batcher.queue_depth() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batcher.queue_depth() == 0, "cancelled work must leave the queue at once"
+        gate.open.set()
+        assert first.result(timeout=30).translations[0].translated_text == "first in the engine."
+    assert not any("CANCEL-ME" in text for text in gate.seen)
+    assert batcher.stats.dropped_cancelled == 1
+    assert server.admission.inflight == 0
+
+
+def test_deadline_while_queued_costs_no_engine_call(small_server: tuple[NewsmtServer, str]) -> None:
+    server, address = small_server
+    gate = Gated(server, "opus-mt-en-ru")
+    with Client(address, timeout=30, retries=0) as client, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.translate, ["first."], source="en", target="ru")
+        assert gate.entered.wait(10)
+        started = time.monotonic()
+        with pytest.raises(Exception) as info:
+            client.translate(["LATE request."], source="en", target="ru", timeout=0.5)
+        assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+        assert time.monotonic() - started < 1.5
+        gate.open.set()
+        first.result(timeout=30)
+    assert not any("LATE" in text for text in gate.seen)
+
+
+def test_state_returns_to_zero_after_many_timeouts(small_server: tuple[NewsmtServer, str]) -> None:
+    server, address = small_server
+    gate = Gated(server, "opus-mt-en-ru", delay=0.05)
+    gate.open.set()
+    with Client(address, retries=0) as client, ThreadPoolExecutor(8) as pool:
+        futures = [
+            pool.submit(
+                client.translate, [f"sentence {i}."], source="en", target="ru", timeout=0.03
+            )
+            for i in range(80)
+        ]
+        outcomes = [f.exception() for f in futures]
+    assert any(o is not None for o in outcomes)
+    time.sleep(0.5)
+    assert server.admission.inflight == 0
+    assert all(m.batcher is None or m.batcher.queue_depth() == 0 for m in server.pool.models())
+    with Client(address) as client:
+        assert client.translate(["still fine."], source="en", target="ru")[0].text == "still fine."
+
+
+def test_graceful_shutdown_under_load(tmp_path: Path) -> None:
+    registry = Registry.load().with_engine("identity")
+    with running_server(registry, model_dir=tmp_path, shutdown_grace=10) as (server, address):
+        gate = Gated(server, "opus-mt-en-ru", delay=0.3)
+        gate.open.set()
+        with Client(address, timeout=20, retries=0) as client, ThreadPoolExecutor(8) as pool:
+            inflight = [
+                pool.submit(client.translate, [f"in flight {i}."], source="en", target="ru")
+                for i in range(6)
+            ]
+            deadline = time.monotonic() + 5
+            while server.admission.inflight < 6 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            stopper = threading.Thread(target=server.stop, kwargs={"grace": 10})
+            started = time.monotonic()
+            stopper.start()
+            time.sleep(0.05)
+            assert client.health() == "NOT_SERVING"
+            with pytest.raises(UnavailableError):
+                client.translate(["new work."], source="en", target="ru", timeout=5)
+            # Everything accepted before the signal completes.
+            assert [f.result(timeout=20)[0].text for f in inflight] == [
+                f"in flight {i}." for i in range(6)
+            ]
+            stopper.join(15)
+            assert not stopper.is_alive() and time.monotonic() - started < 10
+
+
+def test_grace_runs_out_and_calls_end_within_their_deadline(tmp_path: Path) -> None:
+    registry = Registry.load().with_engine("identity")
+    with running_server(registry, model_dir=tmp_path) as (server, address):
+        gate = Gated(server, "opus-mt-en-ru")  # never opened: work hangs in the engine
+        with Client(address, timeout=60, retries=0) as client, ThreadPoolExecutor(4) as pool:
+            stuck = [
+                pool.submit(client.translate, [f"stuck {i}."], source="en", target="ru")
+                for i in range(3)
+            ]
+            assert gate.entered.wait(5)
+            started = time.monotonic()
+            server.stop(grace=0.5)
+            # The server ends them when its grace is over, long before their own deadline.
+            for f in stuck:
+                assert f.exception(timeout=10) is not None
+            assert time.monotonic() - started < 3
+        gate.open.set()
+
+
+def test_failed_model_leaves_only_its_services_not_serving(tmp_path: Path) -> None:
+    model_dir = build_tiny(tmp_path)
+    (model_dir / "demo" / "distilbart-cnn-12-6" / "model.safetensors").write_bytes(b"not weights")
+    with running_server(model_dir=model_dir) as (_, address), Client(address) as client:
+        assert client.health("newsmt.v1.SummarizationService") == "NOT_SERVING"
+        assert client.health("newsmt.v1.TranslationService") == "SERVING"
+        assert client.health("newsmt.v1.ArticleService") == "SERVING"
+        assert client.health("") == "SERVING"
+        models = {m.name: m for m in client.list_models()}
+        assert models["distilbart-cnn-12-6"].state == "failed"
+
+
+def test_not_serving_until_models_are_warm(tmp_path: Path) -> None:
+    """Health is NOT_SERVING from the first moment the port answers until warm-up is done."""
+    from newsmt.server.app import create_server
+    from newsmt.server.settings import Settings
+
+    model_dir = build_tiny(tmp_path)
+    settings = Settings.load({"port": 0, "model_dir": model_dir}, environ={})
+    server, port = create_server(settings)
+    release = threading.Event()
+    original = server.pool.load_all
+
+    def slow_load(on_change: Any = None) -> None:
+        release.wait(30)
+        original(on_change)
+
+    server.pool.load_all = slow_load  # type: ignore[method-assign]
+    server.start()
+    try:
+        with Client(f"127.0.0.1:{port}", retries=0) as client:
+            for service in ("", "newsmt.v1.TranslationService", "newsmt.v1.SummarizationService"):
+                assert client.health(service) == "NOT_SERVING"
+            with pytest.raises(UnavailableError):
+                client.translate(["Hello."], source="en", target="ru", timeout=5)
+            release.set()
+            client.wait_until_serving(timeout=60)
+            assert client.health("newsmt.v1.SummarizationService") == "SERVING"
+    finally:
+        release.set()
+        server.stop(grace=1)
+
+
+def test_threads_hammering_one_model_agree_with_a_single_thread(tiny_model_dir: Path) -> None:
+    """Shared fast tokenizers raise "Already borrowed" when used unsafely; outputs must not
+    depend on which thread or batch a sentence ran in (greedy)."""
+    from dataclasses import replace
+
+    from newsmt.engines.factory import EngineOptions, create_engine
+    from newsmt.models.store import ModelStore
+    from newsmt.scheduler.batcher import Batcher, BatcherConfig
+
+    store = ModelStore(tiny_model_dir)
+    for name in ("distilbart-cnn-12-6", "opus-mt-en-es"):
+        spec = replace(Registry.load().models[name], engine="transformers")
+        engine = create_engine(spec, store.locate(spec).path, demo=True, options=EngineOptions())  # type: ignore[union-attr]
+        engine.settings = replace(
+            engine.settings, num_beams=1, no_repeat_ngram_size=0, min_length=0
+        )
+        texts = [f"Sentence number {i} about the talks in Moscow." for i in range(24)]
+        expected = [
+            engine.decode(engine.generate([engine.encode(t)], max_new_tokens=8)[0]) for t in texts
+        ]
+        batcher = Batcher(engine, BatcherConfig(max_delay=0.002))
+        results, errors = _hammer(engine, batcher, texts)
+        batcher.close()
+        assert not errors, errors
+        assert [results[i] for i in range(24)] == expected, name
+        assert batcher.stats.engine_calls < 72  # and they were batched together
+
+
+def _hammer(
+    engine: Any, batcher: Any, texts: list[str]
+) -> tuple[dict[int, str], list[BaseException]]:
+    """Each text from its own thread, three times, tokenizing and decoding there too."""
+    from newsmt.core.context import RequestContext
+
+    errors: list[BaseException] = []
+    results: dict[int, str] = {}
+
+    def worker(i: int) -> None:
+        try:
+            for _ in range(3):
+                tokens = engine.encode(texts[i])
+                [out] = batcher.submit([tokens], RequestContext(timeout=60), max_new_tokens=[8])
+                results[i] = engine.decode(out)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results, errors
