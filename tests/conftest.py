@@ -50,7 +50,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def running_server(
     registry: Registry | None = None, **overrides: Any
 ) -> Iterator[tuple[NewsmtServer, str]]:
-    settings = Settings.load({"port": 0, "host": "127.0.0.1", **overrides}, environ={})
+    settings = Settings.load(
+        {"port": 0, "host": "127.0.0.1", "metrics_port": 0, **overrides}, environ={}
+    )
     server, port = create_server(settings, registry)
     server.start()
     assert server.wait_until_ready(120), "models did not load in time"

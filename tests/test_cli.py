@@ -122,7 +122,16 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "NEWSMT_REGISTRY": str(registry), "NEWSMT_LOG_FORMAT": "json"}
     server = subprocess.Popen(
-        [*NEWSMT, "serve", "--port", str(port), "--model-dir", str(tmp_path)],
+        [
+            *NEWSMT,
+            "serve",
+            "--port",
+            str(port),
+            "--metrics-port",
+            "0",
+            "--model-dir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

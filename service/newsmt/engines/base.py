@@ -45,6 +45,8 @@ class Engine(ABC):
         self.demo = demo
         self.max_input_tokens = max_input_tokens
         self.settings = GenerationSettings()
+        #: Markers such as </s> that `encode` adds and `decode` drops.
+        self.special_tokens: frozenset[str] = frozenset()
         self._tokenizer_lock = threading.Lock()
 
     def encode(self, text: str) -> list[str]:

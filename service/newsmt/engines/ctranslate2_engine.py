@@ -49,7 +49,7 @@ class CTranslate2Engine(Engine):
         self.compute_type = compute_type
         generation = _read_json(tokenizer_path / "generation_config.json")
         self.settings = GenerationSettings().merged(generation).merged(overrides or {})
-        self._special = set(self.tokenizer.all_special_tokens)
+        self.special_tokens = frozenset(self.tokenizer.all_special_tokens)
         # BART-style models force a first token (<s>) after the decoder start token.
         forced_bos = generation.get("forced_bos_token_id")
         self._prefix: list[str] | None = None
@@ -64,7 +64,7 @@ class CTranslate2Engine(Engine):
         return list(self.tokenizer.convert_ids_to_tokens(ids))
 
     def _decode(self, tokens: Sequence[str]) -> str:
-        kept = [t for t in tokens if t not in self._special]
+        kept = [t for t in tokens if t not in self.special_tokens]
         return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
 
     def generate(
@@ -88,7 +88,7 @@ class CTranslate2Engine(Engine):
             max_input_length=0,  # never cut: the pipeline splits and chunks
             return_scores=False,
         )
-        return [[t for t in r.hypotheses[0] if t not in self._special] for r in results]
+        return [[t for t in r.hypotheses[0] if t not in self.special_tokens] for r in results]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

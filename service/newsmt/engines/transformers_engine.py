@@ -56,7 +56,7 @@ class TransformersEngine(Engine):
             )
             .merged(overrides or {})
         )
-        self._special = set(self.tokenizer.all_special_tokens)
+        self.special_tokens = frozenset(self.tokenizer.all_special_tokens)
         self._pad_id = self.tokenizer.pad_token_id
         # Lengths come with each call: the config's own return to their defaults, so that
         # transformers does not warn that two length settings compete.
@@ -67,7 +67,7 @@ class TransformersEngine(Engine):
         return list(self.tokenizer.convert_ids_to_tokens(ids))
 
     def _decode(self, tokens: Sequence[str]) -> str:
-        kept = [t for t in tokens if t not in self._special]
+        kept = [t for t in tokens if t not in self.special_tokens]
         return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
 
     def generate(
@@ -106,4 +106,4 @@ class TransformersEngine(Engine):
             )
         with self._tokenizer_lock:
             rows = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in out]
-        return [[t for t in row if t not in self._special] for row in rows]
+        return [[t for t in row if t not in self.special_tokens] for row in rows]

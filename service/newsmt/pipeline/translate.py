@@ -129,7 +129,8 @@ class Translator:
         cut = [False] * len(docs)
         for (d, p), row, output, bound in zip(where, rows, outputs, bounds, strict=True):
             # A loop the source itself has ("ha ha ha ha") is content, not a runaway.
-            kept, looped = (output, False) if cut_loop(row[:-1])[1] else cut_loop(output)
+            source_words = [t for t in row if t not in engine.special_tokens]
+            kept, looped = (output, False) if cut_loop(source_words)[1] else cut_loop(output)
             new_docs[d][p] = Piece(engine.decode(kept), translate=True)
             # At the bound, models with a forced end token stop one short of it.
             cut[d] = cut[d] or looped or len(output) >= bound - 1

@@ -95,8 +95,8 @@ class _Item:
     enqueued: float
 
 
-#: Observer called after each engine call: (batch rows, padded tokens, seconds, queue waits).
-BatchObserver = Callable[[int, int, float, list[float]], None]
+#: Called after each engine call: (rows, padded tokens, seconds, queue waits, generated tokens).
+BatchObserver = Callable[[int, int, float, list[float], int], None]
 
 
 class Batcher:
@@ -292,4 +292,4 @@ class Batcher:
             if last:
                 ticket.done.set()
         if self._observer is not None:
-            self._observer(len(batch), padded, seconds, waits)
+            self._observer(len(batch), padded, seconds, waits, sum(len(o) for o in outputs))

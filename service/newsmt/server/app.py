@@ -32,6 +32,7 @@ from newsmt.scheduler.ratelimit import RateLimiter
 from newsmt.server.auth import TokenAuth, load_tokens, server_credentials
 from newsmt.server.cpu import usable_cpus
 from newsmt.server.interceptors import Gate, RequestInterceptor
+from newsmt.server.metrics import Metrics
 from newsmt.server.servicers import ArticleServicer, SummarizationServicer, TranslationServicer
 from newsmt.server.settings import Settings, SettingsError
 from newsmt.v1 import (
@@ -81,6 +82,8 @@ class NewsmtServer:
         self.settings = settings
         self.registry = registry or Registry.load(settings.registry)
         self.threads = plan_threads(settings)
+        self.metrics = Metrics()
+        self.metrics_port: int | None = None
         self.pool = ModelPool(
             self.registry,
             ModelStore(settings.model_dir),
@@ -95,6 +98,7 @@ class NewsmtServer:
                 intra_threads=self.threads.intra,
                 inter_threads=self.threads.inter,
             ),
+            observer_factory=self.metrics.batch_observer,
         )
         self.detector = LanguageDetection()
         config = PipelineConfig(max_sentence_tokens=settings.max_sentence_tokens)
@@ -121,7 +125,9 @@ class NewsmtServer:
                 if settings.rate_limit_rps > 0
                 else None
             ),
+            observers=[self.metrics.observe_rpc],
         )
+        self.metrics.watch(self.pool, self.admission)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"
@@ -164,6 +170,9 @@ class NewsmtServer:
     def start(self) -> None:
         """Start serving at once (health NOT_SERVING) and load models in the background."""
         self.grpc_server.start()
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         log.info("listening on %s:%d; loading models", self.settings.host, self.port)
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
@@ -217,6 +226,7 @@ class NewsmtServer:
             self.admission.wait_idle(1.0)
         self.grpc_server.stop(0).wait()
         self.pool.close(timeout=1.0)
+        self.metrics.close()
         self._stage_pool.shutdown(wait=False, cancel_futures=True)
         log.info("stopped")
 

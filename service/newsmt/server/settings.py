@@ -33,6 +33,9 @@ class Settings:
         "gRPC worker threads. 0 = --max-inflight-requests + 8, so that requests over the limit "
         "are refused at once rather than queued inside gRPC.",
     )
+    metrics_port: int = _setting(
+        9464, "Port of the Prometheus /metrics endpoint (same --host); -1 turns it off."
+    )
     max_message_bytes: int = _setting(
         8 * 1024 * 1024, "Largest request the server accepts, in bytes."
     )
@@ -152,6 +155,7 @@ class Settings:
                 raise SettingsError(message)
 
         need(0 <= self.port <= 65535, "port must be 0..65535")
+        need(-1 <= self.metrics_port <= 65535, "metrics_port must be -1 (off) or 0..65535")
         need(self.device in {"cpu", "cuda"}, "device must be cpu or cuda")
         need(self.log_format in {"text", "json"}, "log_format must be text or json")
         need(

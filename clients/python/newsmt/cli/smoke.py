@@ -151,7 +151,12 @@ def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
 
     try:
         settings = settings_from(
-            args, port=0, host="127.0.0.1", model_dir=args.model_dir, registry=args.registry
+            args,
+            port=0,
+            host="127.0.0.1",
+            metrics_port=-1,
+            model_dir=args.model_dir,
+            registry=args.registry,
         )
         registry = Registry.load(settings.registry)
     except (SettingsError, RegistryError) as exc:

@@ -1,0 +1,156 @@
+"""Prometheus metrics on their own HTTP port. Nothing here sees request text.
+
+Everything is updated once per RPC (interceptor) or once per engine call (batcher observer),
+never per token or per sentence; queue depths and model states are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from newsmt.models.pool import ModelPool, ModelState
+from newsmt.scheduler.admission import Admission
+
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_WAIT = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+_ROWS = (1, 2, 4, 8, 16, 32, 64, 128)
+_TOKENS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes and friends
+        PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.requests = Counter(
+            "newsmt_requests",
+            "RPCs finished, by method and status code",
+            ["method", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "newsmt_request_duration_seconds",
+            "RPC latency",
+            ["method"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "newsmt_queue_wait_seconds",
+            "Time a sentence or chunk waited in its model's queue",
+            ["model"],
+            buckets=_WAIT,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "newsmt_batch_size", "Rows per engine call", ["model"], buckets=_ROWS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "newsmt_batch_tokens",
+            "Padded input tokens per engine call (rows x longest row)",
+            ["model"],
+            buckets=_TOKENS,
+            registry=r,
+        )
+        self.engine_seconds = Histogram(
+            "newsmt_engine_seconds", "Engine call duration", ["model"], buckets=_LATENCY, registry=r
+        )
+        self.generated = Counter(
+            "newsmt_generated_tokens", "Tokens generated, by model", ["model"], registry=r
+        )
+        self._http: Any = None
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.requests.labels(method, code).inc()
+        self.latency.labels(method).observe(seconds)
+
+    def batch_observer(self, model: str) -> Callable[[int, int, float, list[float], int], None]:
+        rows_h = self.batch_rows.labels(model)
+        tokens_h = self.batch_tokens.labels(model)
+        engine_h = self.engine_seconds.labels(model)
+        wait_h = self.queue_wait.labels(model)
+        generated_c = self.generated.labels(model)
+
+        def observe(
+            rows: int, padded: int, seconds: float, waits: list[float], generated: int
+        ) -> None:
+            rows_h.observe(rows)
+            tokens_h.observe(padded)
+            engine_h.observe(seconds)
+            generated_c.inc(generated)
+            for wait in waits:
+                wait_h.observe(wait)
+
+        return observe
+
+    def watch(self, pool: ModelPool, admission: Admission) -> None:
+        """Read queue depths, model states and in-flight requests at scrape time."""
+        self.registry.register(_StateCollector(pool, admission))
+
+    def serve(self, host: str, port: int) -> int:
+        """Start the HTTP endpoint (/metrics); returns the bound port."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        self._http = (server, thread)
+        return int(server.server_address[1])
+
+    def close(self) -> None:
+        if self._http is not None:
+            server, thread = self._http
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+            self._http = None
+
+
+class _StateCollector(Collector):
+    def __init__(self, pool: ModelPool, admission: Admission) -> None:
+        self.pool = pool
+        self.admission = admission
+        self._lock = threading.Lock()
+
+    def collect(self) -> Any:
+        depth = GaugeMetricFamily(
+            "newsmt_queue_depth", "Sentences or chunks queued", labels=["model"]
+        )
+        loaded = GaugeMetricFamily(
+            "newsmt_model_loaded",
+            "1 when the model is loaded and serving",
+            labels=["model", "engine"],
+        )
+        demo = GaugeMetricFamily(
+            "newsmt_model_demo", "1 when the model has random demo weights", labels=["model"]
+        )
+        for served in self.pool.models():
+            name = served.spec.name
+            depth.add_metric([name], served.batcher.queue_depth() if served.batcher else 0)
+            loaded.add_metric(
+                [name, served.engine_kind or served.spec.engine], served.state is ModelState.READY
+            )
+            demo.add_metric([name], served.demo)
+        yield depth
+        yield loaded
+        yield demo
+        inflight = GaugeMetricFamily(
+            "newsmt_inflight_requests", "Requests admitted and not finished"
+        )
+        inflight.add_metric([], self.admission.inflight)
+        yield inflight
+        rejected = GaugeMetricFamily(
+            "newsmt_admission_rejected", "Requests refused by admission control since start"
+        )
+        rejected.add_metric([], self.admission.rejected)
+        yield rejected

@@ -1,0 +1,69 @@
+"""The Prometheus endpoint after real traffic: the numbers move as they should."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+
+from newsmt.client import Client, InvalidArgumentError
+from newsmt.server.app import NewsmtServer
+
+
+def scrape(server: NewsmtServer) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
+    server, address = tiny_server
+    translate = "/newsmt.v1.TranslationService/Translate"
+    before = scrape(server)
+    with Client(address, timeout=60) as client:
+        for i in range(3):
+            client.translate([f"The talks went on. Day {i}."], source="en", target="ru")
+        with pytest.raises(InvalidArgumentError):
+            client.translate(["x"], source="en", target="xx")
+    after = scrape(server)
+    assert (
+        value(after, "newsmt_requests_total", method=translate, code="OK")
+        - value(before, "newsmt_requests_total", method=translate, code="OK")
+        == 3
+    )
+    assert value(after, "newsmt_requests_total", method=translate, code="INVALID_ARGUMENT") >= 1
+    assert value(after, "newsmt_request_duration_seconds_count", method=translate) >= 4
+    model = "opus-mt-en-ru"
+    calls = value(after, "newsmt_batch_size_count", model=model) - value(
+        before, "newsmt_batch_size_count", model=model
+    )
+    assert 1 <= calls <= 3
+    rows = value(after, "newsmt_batch_size_sum", model=model) - value(
+        before, "newsmt_batch_size_sum", model=model
+    )
+    assert rows == 6  # two sentences per request, three requests
+    assert (
+        value(after, "newsmt_queue_wait_seconds_count", model=model)
+        - value(before, "newsmt_queue_wait_seconds_count", model=model)
+        == 6
+    )
+    assert value(after, "newsmt_generated_tokens_total", model=model) > value(
+        before, "newsmt_generated_tokens_total", model=model
+    )
+    assert value(after, "newsmt_batch_tokens_count", model=model) >= calls
+    assert value(after, "newsmt_model_loaded", model=model) == 1.0
+    assert value(after, "newsmt_model_demo", model=model) == 1.0
+    assert value(after, "newsmt_queue_depth", model=model) == 0.0
+    assert value(after, "newsmt_inflight_requests") == 0.0
+    assert value(after, "process_resident_memory_bytes") > 50e6
+    assert "talks" not in after  # no request text in metrics
