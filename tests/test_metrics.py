@@ -67,3 +67,29 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     assert value(after, "newsmt_inflight_requests") == 0.0
     assert value(after, "process_resident_memory_bytes") > 50e6
     assert "talks" not in after  # no request text in metrics
+
+
+def test_opentelemetry_tracing_is_one_flag_away(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from newsmt.models.registry import Registry
+
+    from .conftest import running_server
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    registry = Registry.load().with_engine("identity")
+    with (
+        running_server(registry, model_dir=tmp_path, otel_tracing=True) as (_, address),
+        Client(address) as client,
+    ):
+        client.translate(["Traced sentence."], source="en", target="ru")
+    spans = exporter.get_finished_spans()
+    names = [s.name for s in spans]
+    assert "/newsmt.v1.TranslationService/Translate" in names
+    assert all("Traced sentence" not in str(dict(s.attributes or {})) for s in spans)

@@ -132,7 +132,7 @@ class NewsmtServer:
             futures.ThreadPoolExecutor(
                 max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"
             ),
-            interceptors=[RequestInterceptor(self.gate)],
+            interceptors=self._interceptors(),
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes * 2),
@@ -164,6 +164,15 @@ class NewsmtServer:
             self.port = self.grpc_server.add_insecure_port(address)
         if self.port == 0:
             raise SettingsError(f"cannot listen on {address}: address in use or not allowed")
+
+    def _interceptors(self) -> list[grpc.ServerInterceptor]:
+        interceptors: list[grpc.ServerInterceptor] = []
+        if self.settings.otel_tracing:
+            from newsmt.server.tracing import server_interceptor
+
+            interceptors.append(server_interceptor())
+        interceptors.append(RequestInterceptor(self.gate))
+        return interceptors
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class Settings:
     # -- logging -----------------------------------------------------------------------------
     log_format: str = _setting("text", '"text" or "json".')
     log_level: str = _setting("INFO", "DEBUG, INFO, WARNING or ERROR.")
+    otel_tracing: bool = _setting(
+        False,
+        "OpenTelemetry tracing with the standard gRPC instrumentation (needs newsmt[otel]; "
+        "configure the exporter with the usual OTEL_* variables).",
+    )
 
     @classmethod
     def fields_help(cls) -> list[tuple[str, Any, Any, str]]:
