@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsmt.engines.base import Engine, GenerationSettings
+from newsmt.engines.base import GenerationSettings
+from newsmt.engines.hf_tokenizer import HFTokenizedEngine
 
 if TYPE_CHECKING:
     from newsmt.engines.factory import EngineOptions
 
 
-class CTranslate2Engine(Engine):
+class CTranslate2Engine(HFTokenizedEngine):
     kind = "ctranslate2"
 
     def __init__(
@@ -35,10 +36,8 @@ class CTranslate2Engine(Engine):
     ) -> None:
         super().__init__(name=name, demo=demo, max_input_tokens=max_input_tokens)
         import ctranslate2
-        from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, trust_remote_code=False)
-        self.tokenizer.model_max_length = 1 << 30
+        self.load_tokenizer(tokenizer_path)
         self.translator = ctranslate2.Translator(
             str(ct2_path),
             device=options.device,
@@ -49,7 +48,6 @@ class CTranslate2Engine(Engine):
         self.compute_type = compute_type
         generation = _read_json(tokenizer_path / "generation_config.json")
         self.settings = GenerationSettings().merged(generation).merged(overrides or {})
-        self.special_tokens = frozenset(self.tokenizer.all_special_tokens)
         # BART-style models force a first token (<s>) after the decoder start token.
         forced_bos = generation.get("forced_bos_token_id")
         self._prefix: list[str] | None = None
@@ -58,14 +56,6 @@ class CTranslate2Engine(Engine):
         # Models with a forced end token (opus-mt) end on it at the length limit, so they
         # produce one content token fewer there; match that, token for token.
         self._forced_eos = generation.get("forced_eos_token_id") is not None
-
-    def _encode(self, text: str) -> list[str]:
-        ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
-        return list(self.tokenizer.convert_ids_to_tokens(ids))
-
-    def _decode(self, tokens: Sequence[str]) -> str:
-        kept = [t for t in tokens if t not in self.special_tokens]
-        return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
 
     def generate(
         self,

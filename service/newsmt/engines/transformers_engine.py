@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from newsmt.engines.base import Engine, GenerationSettings
+from newsmt.engines.base import GenerationSettings
+from newsmt.engines.hf_tokenizer import HFTokenizedEngine
 
 log = logging.getLogger(__name__)
 
 
-class TransformersEngine(Engine):
+class TransformersEngine(HFTokenizedEngine):
     kind = "transformers"
 
     def __init__(
@@ -27,14 +28,9 @@ class TransformersEngine(Engine):
     ) -> None:
         super().__init__(name=name, demo=demo, max_input_tokens=max_input_tokens)
         import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
-        from transformers.utils import logging as hf_logging
+        from transformers import AutoModelForSeq2SeqLM, GenerationConfig
 
-        hf_logging.disable_progress_bar()
-        # trust_remote_code stays off: a model repo can never run its own code here.
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        # Input lengths are the pipeline's business (it splits and chunks); no truncation here.
-        self.tokenizer.model_max_length = 1 << 30
+        self.load_tokenizer(path)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(
             path, trust_remote_code=False, dtype=torch.float32
         ).to(device)
@@ -56,19 +52,10 @@ class TransformersEngine(Engine):
             )
             .merged(overrides or {})
         )
-        self.special_tokens = frozenset(self.tokenizer.all_special_tokens)
         self._pad_id = self.tokenizer.pad_token_id
         # Lengths come with each call: the config's own return to their defaults, so that
         # transformers does not warn that two length settings compete.
         config.update(max_length=GenerationConfig().max_length, min_length=0)
-
-    def _encode(self, text: str) -> list[str]:
-        ids = self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
-        return list(self.tokenizer.convert_ids_to_tokens(ids))
-
-    def _decode(self, tokens: Sequence[str]) -> str:
-        kept = [t for t in tokens if t not in self.special_tokens]
-        return str(self.tokenizer.convert_tokens_to_string(kept)).strip()
 
     def generate(
         self,
@@ -80,7 +67,7 @@ class TransformersEngine(Engine):
         torch = self._torch
         with self._tokenizer_lock:
             id_rows: list[list[int]] = [
-                list(self.tokenizer.convert_tokens_to_ids(list(row)))  # type: ignore[arg-type]
+                list(self.tokenizer.convert_tokens_to_ids(list(row)))
                 for row in batch
             ]
         width = max(len(row) for row in id_rows)

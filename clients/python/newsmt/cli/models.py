@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,18 +104,31 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
     return registry, ModelStore(settings.model_dir), [registry.models[n] for n in names]
 
 
+def _with_models(
+    command: Callable[[argparse.Namespace, Any, list[Any]], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Resolve --model-dir, --registry and the names for a subcommand; bad ones exit 2."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            _, store, specs = _setup(args)
+        except ValueError as exc:
+            print(f"newsmt models: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return command(args, store, specs)
+
+    return run
+
+
 def _configure_logging() -> None:
     from newsmt.server.logs import configure
 
     configure("text", "INFO")
 
 
-def run_list(args: argparse.Namespace) -> int:
-    try:
-        _, store, specs = _setup(args)
-    except ValueError as exc:
-        print(f"newsmt models: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+@_with_models
+def run_list(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     print(f"model dir: {store.root}")
     from newsmt.models.pool import resolve_compute_type
 
@@ -132,13 +147,9 @@ def run_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_pull(args: argparse.Namespace) -> int:
+@_with_models
+def run_pull(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     _configure_logging()
-    try:
-        _, store, specs = _setup(args)
-    except ValueError as exc:
-        print(f"newsmt models: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     failed = 0
     for spec in specs:
         try:
@@ -153,13 +164,9 @@ def run_pull(args: argparse.Namespace) -> int:
     return EXIT_OK if not failed else EXIT_FAILED
 
 
-def run_make_demo(args: argparse.Namespace) -> int:
+@_with_models
+def run_make_demo(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     _configure_logging()
-    try:
-        _, store, specs = _setup(args)
-    except ValueError as exc:
-        print(f"newsmt models: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     print("Building DEMO models: random weights, meaningless output.", file=sys.stderr)
     for spec in specs:
         if not args.force and store.demo_size(spec) == args.size:
@@ -172,13 +179,9 @@ def run_make_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def run_convert(args: argparse.Namespace) -> int:
+@_with_models
+def run_convert(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     _configure_logging()
-    try:
-        _, store, specs = _setup(args)
-    except ValueError as exc:
-        print(f"newsmt models: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     return _convert_all(store, specs, args.compute_type, args.device, force=args.force)
 
 

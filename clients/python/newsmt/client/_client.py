@@ -112,50 +112,10 @@ def _is_ipv4(host: str) -> bool:
 
 
 class _BaseClient:
-    def __init__(
-        self,
-        address: str | Sequence[str],
-        *,
-        timeout: float,
-        retries: int,
-        token: str | None,
-        credentials: grpc.ChannelCredentials | None,
-        max_message_bytes: int,
-    ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be > 0: every call carries a deadline")
-        self.target = target_of(address)
-        self.timeout = timeout
-        self._token = token
-        # With several replicas, skip those whose health says NOT_SERVING. With one server,
-        # let calls through so that a partly loaded server can still say what is missing.
-        health_check = self.target.startswith(("ipv4:", "ipv6:")) and "," in self.target
-        self._options = [
-            ("grpc.service_config", service_config(retries=retries, health_check=health_check)),
-            ("grpc.enable_retries", 1 if retries > 0 else 0),
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
-        ]
-        self._credentials = credentials
+    """Channel set-up, stubs, metadata and deadlines; the subclasses only add I/O style."""
 
-    def _metadata(self, request_id: str) -> list[tuple[str, str]]:
-        metadata = [("x-request-id", request_id)]
-        if self._token:
-            metadata.append(("authorization", f"Bearer {self._token}"))
-        return metadata
-
-    def _timeout(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else timeout
-
-
-class Client(_BaseClient):
-    """Blocking client. Every method sets a deadline (`timeout`, default 120 s) and retries
-    only UNAVAILABLE. Failures raise NewsmtError subclasses.
-
-        with Client("localhost:50051") as client:
-            [ru] = client.translate(["Hello, world."], target="ru")
-    """
+    #: grpc for the blocking client, grpc.aio for the asyncio one.
+    _grpc: Any = grpc
 
     def __init__(
         self,
@@ -167,23 +127,54 @@ class Client(_BaseClient):
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
     ) -> None:
-        super().__init__(
-            address,
-            timeout=timeout,
-            retries=retries,
-            token=token,
-            credentials=credentials,
-            max_message_bytes=max_message_bytes,
-        )
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0: every call carries a deadline")
+        self.target = target_of(address)
+        self.timeout = timeout
+        self._token = token
+        # With several replicas, skip those whose health says NOT_SERVING. With one server,
+        # let calls through so that a partly loaded server can still say what is missing.
+        health_check = self.target.startswith(("ipv4:", "ipv6:")) and "," in self.target
+        options = [
+            ("grpc.service_config", service_config(retries=retries, health_check=health_check)),
+            ("grpc.enable_retries", 1 if retries > 0 else 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+        ]
         if credentials is None:
-            self.channel = grpc.insecure_channel(self.target, options=self._options)
+            self.channel = self._grpc.insecure_channel(self.target, options=options)
         else:
-            self.channel = grpc.secure_channel(self.target, credentials, options=self._options)
+            self.channel = self._grpc.secure_channel(self.target, credentials, options=options)
         #: The generated stubs, for callers who want protobuf messages.
         self.translation = translation_pb2_grpc.TranslationServiceStub(self.channel)
         self.summarization = summarization_pb2_grpc.SummarizationServiceStub(self.channel)
         self.articles = article_pb2_grpc.ArticleServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+
+    def _metadata(self, request_id: str) -> list[tuple[str, str]]:
+        metadata = [("x-request-id", request_id)]
+        if self._token:
+            metadata.append(("authorization", f"Bearer {self._token}"))
+        return metadata
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def _not_serving(self, timeout: float, last: str) -> UnavailableError:
+        return UnavailableError(
+            f"{self.target} not SERVING after {timeout:.0f}s (last: {last})",
+            grpc.StatusCode.UNAVAILABLE,
+        )
+
+
+class Client(_BaseClient):
+    """Blocking client. Every method sets a deadline (`timeout`, default 120 s) and retries
+    only UNAVAILABLE. Failures raise NewsmtError subclasses.
+
+        with Client("localhost:50051") as client:
+            [ru] = client.translate(["Hello, world."], target="ru")
+    """
 
     def __enter__(self) -> Client:
         return self
@@ -215,11 +206,7 @@ class Client(_BaseClient):
         request_id: str | None = None,
     ) -> list[t.Translation]:
         """Translate each text into `target`. `source` empty: detected per text."""
-        request = translation_pb2.TranslateRequest(
-            segments=convert.segments(texts),
-            source_language_code=source,
-            target_language_code=target,
-        )
+        request = convert.translate_request(texts, target, source)
         return convert.translations(
             self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -228,8 +215,9 @@ class Client(_BaseClient):
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[t.DetectedLanguage]:
         request = translation_pb2.DetectLanguageRequest(texts=list(texts))
-        response = self._call(self.translation.DetectLanguage, request, timeout, request_id)
-        return [convert.detected(x) for x in response.languages]
+        return convert.detections(
+            self._call(self.translation.DetectLanguage, request, timeout, request_id)
+        )
 
     def list_languages(self, *, timeout: float | None = None) -> t.Languages:
         request = translation_pb2.ListLanguagesRequest()
@@ -294,10 +282,8 @@ class Client(_BaseClient):
     def health(self, service: str = "", *, timeout: float = 5.0) -> str:
         """The health service's status for `service` ("" = the whole server): SERVING,
         NOT_SERVING, SERVICE_UNKNOWN or UNKNOWN."""
-        response = self._call(
-            self.health_stub.Check, health_pb2.HealthCheckRequest(service=service), timeout, None
-        )
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+        request = health_pb2.HealthCheckRequest(service=service)
+        return convert.health(self._call(self.health_stub.Check, request, timeout, None))
 
     def wait_until_serving(self, service: str = "", *, timeout: float = 60.0) -> None:
         """Poll health until SERVING; raises UnavailableError after `timeout` seconds."""
@@ -311,41 +297,13 @@ class Client(_BaseClient):
             except Exception as exc:  # not up yet
                 last = type(exc).__name__
             time.sleep(0.2)
-        raise UnavailableError(
-            f"{self.target} not SERVING after {timeout:.0f}s (last: {last})",
-            grpc.StatusCode.UNAVAILABLE,
-        )
+        raise self._not_serving(timeout, last)
 
 
 class AsyncClient(_BaseClient):
     """The asyncio twin of Client, with the same methods as coroutines."""
 
-    def __init__(
-        self,
-        address: str | Sequence[str] = DEFAULT_ADDRESS,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = 3,
-        token: str | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        max_message_bytes: int = 16 * 1024 * 1024,
-    ) -> None:
-        super().__init__(
-            address,
-            timeout=timeout,
-            retries=retries,
-            token=token,
-            credentials=credentials,
-            max_message_bytes=max_message_bytes,
-        )
-        if credentials is None:
-            self.channel = grpc.aio.insecure_channel(self.target, options=self._options)
-        else:
-            self.channel = grpc.aio.secure_channel(self.target, credentials, options=self._options)
-        self.translation = translation_pb2_grpc.TranslationServiceStub(self.channel)
-        self.summarization = summarization_pb2_grpc.SummarizationServiceStub(self.channel)
-        self.articles = article_pb2_grpc.ArticleServiceStub(self.channel)
-        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+    _grpc = grpc.aio
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -376,11 +334,7 @@ class AsyncClient(_BaseClient):
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> list[t.Translation]:
-        request = translation_pb2.TranslateRequest(
-            segments=convert.segments(texts),
-            source_language_code=source,
-            target_language_code=target,
-        )
+        request = convert.translate_request(texts, target, source)
         return convert.translations(
             await self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -389,8 +343,9 @@ class AsyncClient(_BaseClient):
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[t.DetectedLanguage]:
         request = translation_pb2.DetectLanguageRequest(texts=list(texts))
-        response = await self._call(self.translation.DetectLanguage, request, timeout, request_id)
-        return [convert.detected(x) for x in response.languages]
+        return convert.detections(
+            await self._call(self.translation.DetectLanguage, request, timeout, request_id)
+        )
 
     async def list_languages(self, *, timeout: float | None = None) -> t.Languages:
         request = translation_pb2.ListLanguagesRequest()
@@ -452,10 +407,8 @@ class AsyncClient(_BaseClient):
         )
 
     async def health(self, service: str = "", *, timeout: float = 5.0) -> str:
-        response = await self._call(
-            self.health_stub.Check, health_pb2.HealthCheckRequest(service=service), timeout, None
-        )
-        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+        request = health_pb2.HealthCheckRequest(service=service)
+        return convert.health(await self._call(self.health_stub.Check, request, timeout, None))
 
     async def wait_until_serving(self, service: str = "", *, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -470,7 +423,4 @@ class AsyncClient(_BaseClient):
             except Exception as exc:
                 last = type(exc).__name__
             await asyncio.sleep(0.2)
-        raise UnavailableError(
-            f"{self.target} not SERVING after {timeout:.0f}s (last: {last})",
-            grpc.StatusCode.UNAVAILABLE,
-        )
+        raise self._not_serving(timeout, last)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from grpc_health.v1 import health_pb2
+
 from newsmt.client import _types as t
 from newsmt.v1 import article_pb2, common_pb2, summarization_pb2, translation_pb2
 
@@ -34,6 +36,14 @@ def segments(items: Iterable[str | t.Segment]) -> list[translation_pb2.Segment]:
         else:
             out.append(translation_pb2.Segment(id=str(i), text=item))
     return out
+
+
+def translate_request(
+    texts: Iterable[str | t.Segment], target: str, source: str
+) -> translation_pb2.TranslateRequest:
+    return translation_pb2.TranslateRequest(
+        segments=segments(texts), source_language_code=source, target_language_code=target
+    )
 
 
 def length(max_tokens: int | None, max_sentences: int | None) -> common_pb2.SummaryLength:
@@ -96,6 +106,14 @@ def article_request(
 
 def detected(pb: common_pb2.DetectedLanguage) -> t.DetectedLanguage:
     return t.DetectedLanguage(pb.language_code, round(pb.confidence, 4))
+
+
+def detections(pb: translation_pb2.DetectLanguageResponse) -> list[t.DetectedLanguage]:
+    return [detected(x) for x in pb.languages]
+
+
+def health(pb: health_pb2.HealthCheckResponse) -> str:
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(pb.status))
 
 
 def route(pb: common_pb2.ModelRoute) -> t.Route:
