@@ -93,3 +93,12 @@ def test_opentelemetry_tracing_is_one_flag_away(tmp_path) -> None:  # type: igno
     names = [s.name for s in spans]
     assert "/newsmt.v1.TranslationService/Translate" in names
     assert all("Traced sentence" not in str(dict(s.attributes or {})) for s in spans)
+
+
+def test_admission_refusals_are_a_counter(identity_server) -> None:  # type: ignore[no-untyped-def]
+    server, _ = identity_server
+    text = scrape(server)
+    assert "# TYPE newsmt_admission_rejected_total counter" in text or (
+        "# TYPE newsmt_admission_rejected counter" in text
+    )
+    assert value(text, "newsmt_admission_rejected_total") == server.admission.rejected

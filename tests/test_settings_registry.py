@@ -93,3 +93,11 @@ def test_pinned_revision_is_kept(tmp_path: Path) -> None:
         'revision = "0123abcd"\narchitecture = "marian"\nsource = "en"\ntarget = "ru"\n'
     )
     assert Registry.load(path).models["x"].revision == "0123abcd"
+
+
+def test_ipv6_listen_address_is_bracketed() -> None:
+    from newsmt.server.app import _listen_address
+
+    assert _listen_address("::", 50051) == "[::]:50051"
+    assert _listen_address("[::1]", 1) == "[::1]:1"
+    assert _listen_address("0.0.0.0", 2) == "0.0.0.0:2"

@@ -67,8 +67,7 @@ class TransformersEngine(HFTokenizedEngine):
         torch = self._torch
         with self._tokenizer_lock:
             id_rows: list[list[int]] = [
-                list(self.tokenizer.convert_tokens_to_ids(list(row)))
-                for row in batch
+                list(self.tokenizer.convert_tokens_to_ids(list(row))) for row in batch
             ]
         width = max(len(row) for row in id_rows)
         input_ids = torch.full((len(id_rows), width), self._pad_id, dtype=torch.long)

@@ -134,6 +134,7 @@ class NewsmtServer:
             ),
             interceptors=self._interceptors(),
             options=[
+                *_connection_age(settings),
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes * 2),
                 ("grpc.so_reuseport", 0),
@@ -154,7 +155,7 @@ class NewsmtServer:
         )
         for name in ("", *SERVICES):
             self.health.set(name, _NOT_SERVING)
-        address = f"{settings.host}:{settings.port}"
+        address = _listen_address(settings.host, settings.port)
         if settings.tls_cert is not None and settings.tls_key is not None:
             credentials = server_credentials(
                 settings.tls_cert, settings.tls_key, settings.tls_client_ca
@@ -180,7 +181,9 @@ class NewsmtServer:
         """Start serving at once (health NOT_SERVING) and load models in the background."""
         self.grpc_server.start()
         if self.settings.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            self.metrics_port = self.metrics.serve(
+                self.settings.host.strip("[]"), self.settings.metrics_port
+            )
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         log.info("listening on %s:%d; loading models", self.settings.host, self.port)
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
@@ -241,6 +244,23 @@ class NewsmtServer:
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return bool(self.grpc_server.wait_for_termination(timeout))
+
+
+def _connection_age(settings: Settings) -> list[tuple[str, int]]:
+    if settings.max_connection_age_s <= 0:
+        return []
+    age_ms = int(settings.max_connection_age_s * 1000)
+    # In-flight calls on an aged connection get the shutdown grace to finish.
+    return [
+        ("grpc.max_connection_age_ms", age_ms),
+        ("grpc.max_connection_age_grace_ms", int(settings.shutdown_grace * 1000) + 5000),
+    ]
+
+
+def _listen_address(host: str, port: int) -> str:
+    """host:port, with IPv6 literals bracketed ("::" -> "[::]:50051")."""
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def create_server(settings: Settings, registry: Registry | None = None) -> tuple[NewsmtServer, int]:

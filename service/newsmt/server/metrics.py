@@ -18,7 +18,7 @@ from prometheus_client import (
     ProcessCollector,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from newsmt.models.pool import ModelPool, ModelState
@@ -149,8 +149,8 @@ class _StateCollector(Collector):
         )
         inflight.add_metric([], self.admission.inflight)
         yield inflight
-        rejected = GaugeMetricFamily(
-            "newsmt_admission_rejected", "Requests refused by admission control since start"
+        rejected = CounterMetricFamily(
+            "newsmt_admission_rejected", "Requests refused by admission control"
         )
         rejected.add_metric([], self.admission.rejected)
         yield rejected

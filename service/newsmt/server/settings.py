@@ -36,6 +36,11 @@ class Settings:
     metrics_port: int = _setting(
         9464, "Port of the Prometheus /metrics endpoint (same --host); -1 turns it off."
     )
+    max_connection_age_s: float = _setting(
+        300.0,
+        "Close client connections after this many seconds (they reconnect at once), so that "
+        "clients re-resolve DNS and spread onto new replicas; 0 = never.",
+    )
     max_message_bytes: int = _setting(
         8 * 1024 * 1024, "Largest request the server accepts, in bytes."
     )
@@ -179,6 +184,7 @@ class Settings:
             "max_request_chars must be >= max_segment_chars",
         )
         need(self.default_timeout > 0, "default_timeout must be > 0")
+        need(self.max_connection_age_s >= 0, "max_connection_age_s must be >= 0")
         need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")
         need(self.intra_threads >= 0 and self.inter_threads >= 1, "thread counts must be positive")
         need(self.max_inflight_requests >= 1, "max_inflight_requests must be >= 1")

@@ -126,15 +126,18 @@ class _BaseClient:
         token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
+        health_check: bool | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0: every call carries a deadline")
         self.target = target_of(address)
         self.timeout = timeout
         self._token = token
-        # With several replicas, skip those whose health says NOT_SERVING. With one server,
-        # let calls through so that a partly loaded server can still say what is missing.
-        health_check = self.target.startswith(("ipv4:", "ipv6:")) and "," in self.target
+        # Skip replicas whose health says NOT_SERVING: by default with a list of addresses; for
+        # a DNS name of several replicas (a headless Service) pass health_check=True. With one
+        # server, calls go through so that a partly loaded server can say what is missing.
+        if health_check is None:
+            health_check = self.target.startswith(("ipv4:", "ipv6:")) and "," in self.target
         options = [
             ("grpc.service_config", service_config(retries=retries, health_check=health_check)),
             ("grpc.enable_retries", 1 if retries > 0 else 0),
