@@ -231,3 +231,23 @@ def test_many_timeouts_leave_no_state_behind() -> None:
     assert batcher.queue_depth() == 0
     assert batcher.submit([["ok"]], RequestContext(timeout=5), max_new_tokens=[5]) == [["ok"]]
     batcher.close()
+
+
+def test_long_output_bounds_do_not_hold_short_ones_hostage() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.05, max_bound_spread=2.0))
+    result: list[list[list[str]]] = []
+    data = [["s"] * 3] * 5 + [["l"] * 40]
+    t = threading.Thread(
+        target=lambda: result.append(
+            batcher.submit(data, RequestContext(timeout=10), max_new_tokens=[16] * 5 + [90])
+        )
+    )
+    t.start()
+    time.sleep(0.1)
+    engine.gate.set()
+    t.join(10)
+    assert result and result[0][5] == ["l"] * 40  # order kept, each routed back
+    assert sorted(len(call) for call in engine.calls) == [1, 5]  # two engine calls, by bound
+    batcher.close()

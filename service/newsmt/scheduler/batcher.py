@@ -43,6 +43,10 @@ class BatcherConfig:
     max_delay: float = 0.005
     #: Most items (sentences, chunks) queued per model; more are refused with RESOURCE_EXHAUSTED.
     max_queue: int = 2048
+    #: A batch runs as one engine call per group of items whose output bounds are within this
+    #: factor (plus 16 tokens) of each other: one long sentence must not make twenty short
+    #: ones decode to its length (a model that does not stop, like a demo model, would).
+    max_bound_spread: float = 2.0
 
 
 @dataclass
@@ -197,8 +201,8 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            if batch:
-                self._execute(batch)
+            for group in self._groups(batch):
+                self._execute(group)
 
     def _next_batch(self) -> list[_Item] | None:
         cfg = self.config
@@ -251,6 +255,20 @@ class Batcher:
             batch.append(item)
             longest = width
         return batch
+
+    def _groups(self, batch: list[_Item]) -> list[list[_Item]]:
+        """Split a batch into runs of similar output bound, shortest first."""
+        batch.sort(key=lambda item: (item.max_new_tokens, len(item.tokens)))
+        groups: list[list[_Item]] = []
+        for item in batch:
+            limit = (
+                self.config.max_bound_spread * (groups[-1][0].max_new_tokens if groups else 0) + 16
+            )
+            if groups and item.max_new_tokens <= limit:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        return groups
 
     def _execute(self, batch: list[_Item]) -> None:
         batch.sort(key=lambda item: len(item.tokens))

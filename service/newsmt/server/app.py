@@ -135,6 +135,11 @@ class NewsmtServer:
             interceptors=self._interceptors(),
             options=[
                 *_connection_age(settings),
+                # Clients ping every 30 s to notice dead peers; a long call (an article on CPU
+                # takes minutes) sends no data meanwhile, so allow pings without it.
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.http2.max_ping_strikes", 0),
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes * 2),
                 ("grpc.so_reuseport", 0),

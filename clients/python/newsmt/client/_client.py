@@ -127,6 +127,7 @@ class _BaseClient:
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
         health_check: bool | None = None,
+        keepalive_s: float = 30.0,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be > 0: every call carries a deadline")
@@ -143,7 +144,8 @@ class _BaseClient:
             ("grpc.enable_retries", 1 if retries > 0 else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
+            # Notice a dead server during a long call; the server allows pings every 10 s.
+            ("grpc.keepalive_time_ms", int(keepalive_s * 1000)),
         ]
         if credentials is None:
             self.channel = self._grpc.insecure_channel(self.target, options=options)
