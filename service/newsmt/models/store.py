@@ -123,6 +123,9 @@ class ModelStore:
 
     def make_demo(self, spec: ModelSpec, size: Literal["full", "tiny"] = "full") -> Path:
         """Build (or rebuild) the demo model for `spec`."""
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         log.info("building %s demo model for %s (random weights)", size, spec.name)
         return make_demo_model(
             spec.architecture,

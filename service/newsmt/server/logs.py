@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
@@ -30,6 +31,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str = "text", level: str = "INFO") -> None:
+    # Library chatter (progress bars, advisory warnings about legacy config keys) goes to the
+    # terminal outside the log format; keep it off unless asked for.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     if fmt == "json":
