@@ -277,7 +277,7 @@ def test_oversize_message_is_refused_by_size(tmp_path: Path) -> None:
 
 
 @settings(
-    max_examples=25,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
