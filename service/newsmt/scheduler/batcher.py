@@ -39,7 +39,8 @@ class BatcherConfig:
     max_batch_tokens: int = 4096
     #: Most rows per engine call.
     max_batch_size: int = 64
-    #: How long the oldest queued item may wait for company before its batch runs.
+    #: How long the oldest queued item may wait for company before its batch runs (at most
+    #: half the recent engine-call time: a cheap engine does not wait).
     max_delay: float = 0.005
     #: Most items (sentences, chunks) queued per model; more are refused with RESOURCE_EXHAUSTED.
     max_queue: int = 2048
@@ -211,7 +212,12 @@ class Batcher:
                 self._cond.wait()
             if not self._running:
                 return None
-            flush_at = self._queue[0].enqueued + cfg.max_delay
+            # Waiting for company pays only when an engine call is expensive: never wait more
+            # than half a typical call (an identity or tiny model then waits next to nothing).
+            delay = cfg.max_delay
+            if self.stats.engine_calls:
+                delay = min(delay, 0.5 * self._batch_seconds)
+            flush_at = self._queue[0].enqueued + delay
             while self._running and not self._budget_full():
                 wait = flush_at - time.monotonic()
                 if wait <= 0:
