@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -86,4 +87,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("newsmt serving on %s:%d", settings.host, port)
     stop.wait()
     server.stop()
-    return EXIT_OK
+    # An engine call cut short by the grace may still be running in native code (CTranslate2,
+    # torch); tearing the interpreter down under it can crash. Everything is flushed: leave.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_OK)
