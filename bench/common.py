@@ -1,0 +1,184 @@
+"""What every bench section shares: models on disk, the workload, statistics, machine info."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+#: The model every translation measurement uses.
+TRANSLATOR = "opus-mt-en-ru"
+SUMMARIZER = "distilbart-cnn-12-6"
+#: CTranslate2 conversions the bench needs, besides the models themselves.
+COMPUTE_TYPES = ("int8", "float32")
+
+log = logging.getLogger("bench")
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Models:
+    """Paths of one registry model: its Hugging Face folder and its CTranslate2 conversions."""
+
+    name: str
+    path: Path
+    demo: bool
+    ct2: dict[str, Path]
+
+
+def ensure_models(model_dir: Path) -> dict[str, Models]:
+    """Every registry model in `model_dir` (a full-size demo model where none is there), with
+    its int8 and float32 CTranslate2 conversions. Existing files are reused."""
+    from newsmt.models.registry import Registry
+    from newsmt.models.store import ModelStore
+
+    store = ModelStore(model_dir)
+    found: dict[str, Models] = {}
+    for spec in Registry.load().models.values():
+        local = store.locate(spec)
+        if local is None or (local.demo and store.demo_size(spec) != "full"):
+            with timed(f"build demo model {spec.name}"):
+                store.make_demo(spec, size="full")
+            local = store.locate(spec)
+            assert local is not None
+        for compute_type in COMPUTE_TYPES:
+            if not store.is_converted(local, compute_type):
+                with timed(f"convert {spec.name} ({compute_type})"):
+                    store.convert(local, compute_type)
+        ct2 = {c: store.ct2_path(local, c) for c in COMPUTE_TYPES}
+        found[spec.name] = Models(spec.name, local.path, local.demo, ct2)
+    return found
+
+
+# -- workload --------------------------------------------------------------------------------
+
+
+def seed_sentences(limit: int | None = None) -> list[str]:
+    """The sentences of every seed article, in order (segmented as the service does)."""
+    from newsmt.pipeline.segment import sentences
+
+    found: list[str] = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        found.extend(sentences(path.read_text(encoding="utf-8"), "en"))
+    if not found:
+        raise SystemExit(f"no sentences in {SEEDS}/*.txt")
+    return found[:limit] if limit else found
+
+
+def cycle(items: Sequence[Any], n: int) -> list[Any]:
+    """The first `n` items of `items` repeated."""
+    return [items[i % len(items)] for i in range(n)]
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linearly interpolated between the closest ranks."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def repeat(n: int, measure: Callable[[], float]) -> list[float]:
+    return [measure() for _ in range(n)]
+
+
+@contextmanager
+def timed(what: str) -> Iterator[None]:
+    """Log how long a step took: `with timed("what"): ...`."""
+    log.info("%s ...", what)
+    began = time.perf_counter()
+    yield
+    log.info("%s: %.1f s", what, time.perf_counter() - began)
+
+
+# -- machine ---------------------------------------------------------------------------------
+
+
+def usable_cpus() -> int:
+    from newsmt.server.cpu import usable_cpus as cpus
+
+    return cpus()
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    models = [
+        ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")
+    ]
+    flags = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
+    versions = {}
+    for package in ("torch", "ctranslate2", "transformers", "grpcio", "tokenizers"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "cpu_model": models[0] if models else platform.processor() or "unknown",
+        "simd": "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "none",
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "memory_gib": round(_mem_total_kib() / 1024**2, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def _mem_total_kib() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def proc_status_kib(pid: int, key: str) -> int | None:
+    """A `kB` field of /proc/PID/status (VmHWM = peak resident set, VmRSS = current)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
