@@ -145,3 +145,20 @@ def test_custom_registry_rejects_unroutable_pair(tmp_path: Path) -> None:
             client.translate(["Hi."], source="en", target="es")
         assert info.value.violations[0].field == "target_language_code"
         assert "no translation route" in info.value.violations[0].description
+
+
+def test_lone_surrogates_are_named_and_never_reach_a_model() -> None:
+    # grpc rejects such bytes on the wire; an in-process caller (the pipeline's own callers,
+    # a future transport) can still hand one over, so validation checks too.
+    from newsmt.core.errors import InvalidArgument
+    from newsmt.server.settings import Settings
+    from newsmt.server.validation import Checker
+
+    checker = Checker(Settings.load({}))
+    checker.text("segments[0].text", "clean text")
+    checker.text("segments[1].text", "ab\udc80c")
+    with pytest.raises(InvalidArgument) as raised:
+        checker.done()
+    assert [(v.field, v.description) for v in raised.value.violations] == [
+        ("segments[1].text", "contains lone surrogate code points")
+    ]

@@ -92,3 +92,59 @@ def test_trailing_loops_are_cut_and_flagged() -> None:
         False,
     )  # 3 < 4
     assert cut_loop(["no", "no", "no"]) == (["no", "no", "no"], False)
+
+
+# The one-sentence shortcut must say "one sentence" only where pysbd does. Two strategies:
+# text made only of what the shortcut accepts (it always applies), and text over a wider
+# alphabet of what pysbd reacts to (quotes, brackets, list markers, abbreviations, marks),
+# checked wherever the shortcut applies.
+_SAFE = [*"abcxyzABCMSUМирпривЁёñáéíóú0123456789 ,;:%$/&—–\t", "\u00a0", "Mr", "Dr", "U"]
+_WIDER = _SAFE + list(".!?…)('\"«»“”‘’-[]•·\u2028\x0b\x0c\x85¿¡") + ["-'", "1)", "a)"]
+_ENDS = ["", ".", "!", "?", "\u2026", "...", "!!!", "?!"]
+
+
+def _check_shortcut(line: str, language: str) -> bool:
+    from newsmt.pipeline.segment import _ONE_SENTENCE, _pysbd_sentences, _sentences
+
+    line = line.strip()
+    if not line or not _ONE_SENTENCE.fullmatch(line):
+        return False
+    assert _sentences(line, language) == _pysbd_sentences(line, language) == [line]
+    return True
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_SAFE), max_size=40),
+    joiner=st.sampled_from(["", "-", "'", "\u2019"]),
+    end=st.sampled_from(["", ".", "!", "?", "\u2026"]),
+    language=st.sampled_from(["en", "ru", "es"]),
+)
+def test_one_sentence_shortcut_agrees_with_pysbd(
+    words: list[str], joiner: str, end: str, language: str
+) -> None:
+    # Hyphens and apostrophes only ever inside a word ("Russia's", "co-operation").
+    line = ("x" + joiner + "y" + "".join(words) + end).strip()
+    assert _check_shortcut(line, language)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    body=st.lists(st.sampled_from(_WIDER), max_size=40).map("".join),
+    end=st.sampled_from(_ENDS),
+    language=st.sampled_from(["en", "ru", "es"]),
+)
+def test_one_sentence_shortcut_never_disagrees_with_pysbd(
+    body: str, end: str, language: str
+) -> None:
+    _check_shortcut(body + end, language)  # asserts wherever the shortcut applies
+
+
+def test_one_sentence_shortcut_leaves_real_boundaries_to_pysbd() -> None:
+    from newsmt.pipeline.segment import _ONE_SENTENCE
+
+    for text in ["One. Two.", "1) foo 2) bar", "Hi!\nThere", "a) x b) y", "a-' Mr"]:
+        assert not _ONE_SENTENCE.fullmatch(text)
+        assert len(sentences(text, "en")) == 2
+    for text in ["Wait 5...", "Dr. Smith came", 'He said "yes"', "Russia's envoy, Mr Antonov."]:
+        assert bool(_ONE_SENTENCE.fullmatch(text)) == (text == "Russia's envoy, Mr Antonov.")

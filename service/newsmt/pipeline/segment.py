@@ -19,6 +19,16 @@ _EDGE_SPACE = re.compile(r"^(\s*)(.*?)(\s*)$", re.DOTALL)
 #: Where a long sentence may be split, best first: after clause punctuation, then any space.
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014\u2013)\]])\s+")
 _SPACE = re.compile(r"\s+")
+#: Text pysbd always leaves whole: words, digits, spaces, commas and the like, hyphens and
+#: apostrophes inside words, and at most one terminal mark at the end. pysbd costs a quarter
+#: of a millisecond even on such text, and a short request is often one such sentence.
+#: Anything else (quotes, brackets, list markers like "1)", runs like "5..." that pysbd splits
+#: in ways of its own) still goes to pysbd; tests/test_segment.py checks the shortcut against
+#: pysbd on generated text.
+_ONE_SENTENCE = re.compile(
+    r"(?:[^\W_]|[ \t\u00a0,;:%$\u20ac\u00a3/&+=@#*\u2014\u2013]|(?<=\w)[-'\u2019](?=\w))*"
+    r"[.!?\u2026]?"
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,12 @@ def _append_space(pieces: list[Piece], space: str) -> None:
 
 def _sentences(line: str, language: str) -> list[str]:
     """pysbd's sentences, or the whole line if pysbd did not give back exactly the input."""
+    if _ONE_SENTENCE.fullmatch(line):
+        return [line]
+    return _pysbd_sentences(line, language)
+
+
+def _pysbd_sentences(line: str, language: str) -> list[str]:
     lang = language if language in {"en", "ru", "es"} else "en"
     # A Segmenter keeps per-call state, so each call gets its own (they are cheap).
     found = pysbd.Segmenter(language=lang, clean=False, char_span=False).segment(line)

@@ -128,9 +128,10 @@ class Translator:
         new_docs = [list(doc) for doc in docs]
         cut = [False] * len(docs)
         for (d, p), row, output, bound in zip(where, rows, outputs, bounds, strict=True):
+            kept, looped = cut_loop(output)
             # A loop the source itself has ("ha ha ha ha") is content, not a runaway.
-            source_words = [t for t in row if t not in engine.special_tokens]
-            kept, looped = (output, False) if cut_loop(source_words)[1] else cut_loop(output)
+            if looped and cut_loop([t for t in row if t not in engine.special_tokens])[1]:
+                kept, looped = output, False
             new_docs[d][p] = Piece(engine.decode(kept), translate=True)
             # At the bound, models with a forced end token stop one short of it.
             cut[d] = cut[d] or looped or len(output) >= bound - 1

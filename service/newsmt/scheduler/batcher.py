@@ -100,6 +100,9 @@ class _Item:
     enqueued: float
 
 
+#: Queue delays below this are not waited for (an identity or tiny model's half-call).
+_MIN_WAIT = 0.0005
+
 #: Called after each engine call: (rows, padded tokens, seconds, queue waits, generated tokens).
 BatchObserver = Callable[[int, int, float, list[float], int], None]
 
@@ -218,7 +221,8 @@ class Batcher:
             if self.stats.engine_calls:
                 delay = min(delay, 0.5 * self._batch_seconds)
             flush_at = self._queue[0].enqueued + delay
-            while self._running and not self._budget_full():
+            # A wait shorter than a thread switch gathers nobody; it only costs the switch.
+            while delay >= _MIN_WAIT and self._running and not self._budget_full():
                 wait = flush_at - time.monotonic()
                 if wait <= 0:
                     break
@@ -307,13 +311,15 @@ class Batcher:
             self.stats.batch_sizes.append(len(batch))
             if len(self.stats.batch_sizes) > 10_000:
                 del self.stats.batch_sizes[:5_000]
-        for item, output in zip(batch, outputs, strict=True):
-            ticket = item.ticket
-            ticket.results[item.index] = output[: item.max_new_tokens]
-            with self._cond:
+        finished = []
+        with self._cond:
+            for item, output in zip(batch, outputs, strict=True):
+                ticket = item.ticket
+                ticket.results[item.index] = output[: item.max_new_tokens]
                 ticket.remaining -= 1
-                last = ticket.remaining == 0
-            if last:
-                ticket.done.set()
+                if ticket.remaining == 0:
+                    finished.append(ticket)
+        for ticket in finished:
+            ticket.done.set()
         if self._observer is not None:
             self._observer(len(batch), padded, seconds, waits, sum(len(o) for o in outputs))

@@ -73,10 +73,20 @@ class Metrics:
             "newsmt_generated_tokens", "Tokens generated, by model", ["model"], registry=r
         )
         self._http: Any = None
+        self._request_children: dict[tuple[str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self.requests.labels(method, code).inc()
-        self.latency.labels(method).observe(seconds)
+        # Looking a labelled child up costs more than using it: keep them (a few dozen).
+        key = (method, code)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(method, code)
+        histogram = self._latency_children.get(method)
+        if histogram is None:
+            histogram = self._latency_children[method] = self.latency.labels(method)
+        counter.inc()
+        histogram.observe(seconds)
 
     def batch_observer(self, model: str) -> Callable[[int, int, float, list[float], int], None]:
         rows_h = self.batch_rows.labels(model)

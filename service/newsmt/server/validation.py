@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from newsmt.core import languages
 from newsmt.core.errors import FieldViolation, InvalidArgument
 from newsmt.server.settings import Settings
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Checker:
@@ -46,7 +49,7 @@ class Checker:
         limit = self.settings.max_segment_chars if limit is None else limit
         if len(text) > limit:
             self.fail(field, f"is {len(text)} characters; the limit is {limit}")
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        if _SURROGATE.search(text):
             self.fail(field, "contains lone surrogate code points")
         self.total_chars += len(text)
 
