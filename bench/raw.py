@@ -4,7 +4,8 @@ batcher drives it.
 Batches of B sentences in arrival order; each batch split into engine calls by output bound
 with the batcher's own `Batcher._groups` (so the baseline follows the scheduler's policy);
 each call sorted by length, max_new_tokens = the largest of its per-sentence bounds (the
-pipeline's `min(max_length, int(2.0 x input tokens) + 10)`), each output cut to its own bound.
+pipeline's `min(max_length, int(2.0 x input tokens) + 10)`), each output cut to what its own
+bound gives it alone (`Engine.content_limit`: one token fewer for opus-mt's forced end token).
 No gRPC, no pipeline, no queue, no waiting for company.
 """
 
@@ -100,7 +101,7 @@ class RawEngine:
         seconds = time.perf_counter() - began
         results: list[list[str]] = [[] for _ in rows]
         for i, tokens in zip(order, out, strict=True):
-            results[i] = list(tokens[: bounds[i]])
+            results[i] = list(tokens[: self.engine.content_limit(bounds[i])])
         return results, seconds
 
 
@@ -189,7 +190,9 @@ def diagnose(
                 "bound": bounds[i],
                 "batch_max_new_tokens": batched.batch_bound[i],
                 "common_prefix_tokens": _common_prefix(alone[i], batched.outputs[i]),
-                "alone_with_batch_bound_equals_batched": longer[0][: bounds[i]]
+                "alone_with_batch_bound_equals_batched": longer[0][
+                    : raw.engine.content_limit(bounds[i])
+                ]
                 == batched.outputs[i],
             }
         )

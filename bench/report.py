@@ -335,8 +335,9 @@ def _output_check(b: dict[str, Any]) -> list[str]:
             f"{d['one_extra_token_only']}, beam path changed for {d['beam_path_changed']}; "
             f"text after the pipeline's cut identical for {d['same_pipeline_text']}. An engine "
             "call decodes every row to the call's largest bound and the batcher then cuts each "
-            "row to its own: a row gets its bound's tokens instead of bound - 1, and beam search "
-            "run longer keeps a different best hypothesis. Rerun alone with the call's "
+            "row to what its own bound gives it alone (`Engine.content_limit`, one token short "
+            "of the bound for opus-mt's forced end token), but beam search run longer can keep "
+            "a different best hypothesis. Rerun alone with the call's "
             f"max_new_tokens, {bound_only} of {len(reruns)} changed sentences reproduce their "
             "batched output exactly"
             + (

@@ -124,6 +124,24 @@ def test_output_is_cut_at_each_items_own_bound() -> None:
     batcher.close()
 
 
+@pytest.mark.parametrize(("first", "end", "kept"), [(False, True, 2), (True, True, 1)])
+def test_forced_tokens_count_against_a_rows_own_bound(first: bool, end: bool, kept: int) -> None:
+    # Alone with bound 3, opus-mt (forced </s>) gives 2 tokens and BART (forced <s> and </s>)
+    # gives 1. In a call that runs to a larger bound, a row must get no more than that.
+    engine = RecordingEngine()
+    engine.forced_first_token, engine.forced_end_token = first, end
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.01))
+    out = batcher.submit(
+        [["a", "b", "c", "d"], ["e", "f", "g", "h"]],
+        RequestContext(timeout=5),
+        max_new_tokens=[3, 10],
+    )
+    assert len(engine.calls) == 1  # one call, run to bound 10
+    assert out == [["d", "c", "b"][:kept], ["h", "g", "f", "e"]]
+    assert engine.content_limit(3) == kept
+    batcher.close()
+
+
 def test_expired_work_is_dropped_before_the_engine() -> None:
     engine = RecordingEngine()
     engine.gate.clear()

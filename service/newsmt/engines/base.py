@@ -47,7 +47,18 @@ class Engine(ABC):
         self.settings = GenerationSettings()
         #: Markers such as </s> that `encode` adds and `decode` drops.
         self.special_tokens: frozenset[str] = frozenset()
+        #: Tokens the model is made to emit whatever it predicts, each taking one place of
+        #: `max_new_tokens`: a forced first token (BART's <s>), a forced end token at the
+        #: length limit (opus-mt's </s>).
+        self.forced_first_token = False
+        self.forced_end_token = False
         self._tokenizer_lock = threading.Lock()
+
+    def content_limit(self, max_new_tokens: int) -> int:
+        """The most tokens (special ones dropped) a row can get from a call of its own with
+        `max_new_tokens`. A row in a call with a larger bound is cut to this, so that it gets
+        what it would have got alone."""
+        return max(0, max(1, max_new_tokens - self.forced_end_token) - self.forced_first_token)
 
     def encode(self, text: str) -> list[str]:
         with self._tokenizer_lock:

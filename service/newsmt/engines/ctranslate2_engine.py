@@ -53,9 +53,10 @@ class CTranslate2Engine(HFTokenizedEngine):
         self._prefix: list[str] | None = None
         if forced_bos is not None:
             self._prefix = [str(self.tokenizer.convert_ids_to_tokens(int(forced_bos)))]
+        self.forced_first_token = self._prefix is not None
         # Models with a forced end token (opus-mt) end on it at the length limit, so they
         # produce one content token fewer there; match that, token for token.
-        self._forced_eos = generation.get("forced_eos_token_id") is not None
+        self.forced_end_token = generation.get("forced_eos_token_id") is not None
 
     def generate(
         self,
@@ -73,7 +74,7 @@ class CTranslate2Engine(HFTokenizedEngine):
             repetition_penalty=s.repetition_penalty,
             no_repeat_ngram_size=s.no_repeat_ngram_size,
             # Like transformers' max_new_tokens, these lengths count the forced first token.
-            max_decoding_length=max(1, max_new_tokens - self._forced_eos),
+            max_decoding_length=max(1, max_new_tokens - self.forced_end_token),
             min_decoding_length=min(min_new_tokens, max_new_tokens),
             max_input_length=0,  # never cut: the pipeline splits and chunks
             return_scores=False,

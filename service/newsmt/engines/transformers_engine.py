@@ -53,6 +53,8 @@ class TransformersEngine(HFTokenizedEngine):
             .merged(overrides or {})
         )
         self._pad_id = self.tokenizer.pad_token_id
+        self.forced_first_token = config.forced_bos_token_id is not None
+        self.forced_end_token = config.forced_eos_token_id is not None
         # Lengths come with each call: the config's own return to their defaults, so that
         # transformers does not warn that two length settings compete.
         config.update(max_length=GenerationConfig().max_length, min_length=0)

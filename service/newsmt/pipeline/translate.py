@@ -133,8 +133,7 @@ class Translator:
             if looped and cut_loop([t for t in row if t not in engine.special_tokens])[1]:
                 kept, looped = output, False
             new_docs[d][p] = Piece(engine.decode(kept), translate=True)
-            # At the bound, models with a forced end token stop one short of it.
-            cut[d] = cut[d] or looped or len(output) >= bound - 1
+            cut[d] = cut[d] or looped or len(output) >= engine.content_limit(bound)
         return new_docs, cut
 
     def _output_bound(self, input_tokens: int, model_max: int) -> int:

@@ -315,7 +315,11 @@ class Batcher:
         with self._cond:
             for item, output in zip(batch, outputs, strict=True):
                 ticket = item.ticket
-                ticket.results[item.index] = output[: item.max_new_tokens]
+                # The call ran to its largest bound: each row gets only what its own bound
+                # would have given it alone.
+                ticket.results[item.index] = output[
+                    : self.engine.content_limit(item.max_new_tokens)
+                ]
                 ticket.remaining -= 1
                 if ticket.remaining == 0:
                     finished.append(ticket)
