@@ -109,3 +109,28 @@ def test_engine_ctranslate2_without_conversion_fails_that_model_only(tiny_model_
         assert models["opus-mt-en-ru"].state == "ready"
         assert client.health("newsmt.v1.TranslationService") == "SERVING"
         assert server.pool.info("opus-mt-en-es").detail.startswith("failed to load")
+
+
+def test_a_ctranslate2_server_never_imports_torch(converted: Path) -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter: the test session itself has long imported torch.
+    code = (
+        "import sys\n"
+        "from newsmt.server.app import create_server\n"
+        "from newsmt.server.settings import Settings\n"
+        f"s = Settings.load({{'port': 0, 'metrics_port': -1, 'model_dir': {str(converted)!r}}},"
+        " environ={})\n"
+        "server, _ = create_server(s)\n"
+        "server.start()\n"
+        "assert server.wait_until_ready(120)\n"
+        "kinds = {m.engine.kind for m in server.pool.models()}\n"
+        "server.stop(0)\n"
+        "print(sorted(kinds), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.split()[-1] == "False", out.stdout
+    assert "'ctranslate2'" in out.stdout

@@ -248,3 +248,24 @@ def test_rejects_what_it_cannot_imitate(
     with pytest.raises(ValueError):
         make_demo_model(architecture, tmp_path / "m", mirrors=mirrors, size="tiny", **languages)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- Tokenizer classes
+
+
+@pytest.mark.parametrize("fixture", ["marian_dir", "bart_dir"])
+def test_tokenizer_class_is_autotokenizers_choice(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    # The engines import the tokenizer class directly (AutoTokenizer's import pulls in
+    # PyTorch); if transformers ever maps these architectures elsewhere, this fails.
+    from transformers import AutoTokenizer
+
+    from newsmt.engines.hf_tokenizer import tokenizer_class
+
+    path: Path = request.getfixturevalue(fixture)
+    auto = AutoTokenizer.from_pretrained(path)
+    ours = tokenizer_class(path).from_pretrained(path)
+    assert type(ours) is type(auto)
+    text = "Anatoly Antonov, Russia's ambassador, said: «Привет!» ¿Qué pasa? 1,234 km."
+    assert ours(text)["input_ids"] == auto(text)["input_ids"]

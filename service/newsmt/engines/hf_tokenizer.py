@@ -3,11 +3,36 @@ both feed a model exactly the same tokens."""
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from newsmt.engines.base import Engine
+
+#: The tokenizer class AutoTokenizer picks for each architecture the registry serves, imported
+#: straight from its module: AutoTokenizer's own import pulls in PyTorch (250 MB resident),
+#: which a CTranslate2-only server never uses. tests/test_ctranslate2.py checks that these are
+#: still AutoTokenizer's choices; any other architecture goes through AutoTokenizer.
+_TOKENIZERS = {
+    "marian": ("transformers.models.marian.tokenization_marian", "MarianTokenizer"),
+    "bart": ("transformers.models.roberta.tokenization_roberta", "RobertaTokenizer"),
+}
+
+
+def tokenizer_class(path: Path) -> Any:
+    """The tokenizer class for the model folder at `path`."""
+    try:
+        model_type = json.loads((path / "config.json").read_text(encoding="utf-8"))["model_type"]
+    except (OSError, ValueError, KeyError, TypeError):
+        model_type = None
+    if model_type in _TOKENIZERS:
+        module, name = _TOKENIZERS[model_type]
+        return getattr(importlib.import_module(module), name)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer
 
 
 class HFTokenizedEngine(Engine):
@@ -16,12 +41,11 @@ class HFTokenizedEngine(Engine):
     tokenizer: Any
 
     def load_tokenizer(self, path: Path) -> None:
-        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         # trust_remote_code stays off: a model repo can never run its own code here.
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        self.tokenizer = tokenizer_class(path).from_pretrained(path, trust_remote_code=False)
         # Input lengths are the pipeline's business (it splits and chunks); no truncation here.
         self.tokenizer.model_max_length = 1 << 30
         self.special_tokens = frozenset(self.tokenizer.all_special_tokens)
