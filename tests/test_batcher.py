@@ -85,7 +85,7 @@ def test_concurrent_requests_share_engine_calls() -> None:
 def test_token_budget_limits_padded_batch() -> None:
     engine = RecordingEngine()
     engine.gate.clear()
-    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=40))
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=90))
     done = threading.Event()
 
     def submit() -> None:
@@ -96,9 +96,27 @@ def test_token_budget_limits_padded_batch() -> None:
     time.sleep(0.05)
     engine.gate.set()
     assert done.wait(10)
-    # 40 padded tokens / 4 per row = 10 rows per call at most.
-    assert all(len(call) * max(len(r) for r in call) <= 40 for call in engine.calls)
-    assert len(engine.calls) == 2
+    # Each row holds 4 input + 5 output positions: 90 / 9 = 10 rows per call at most.
+    assert [len(call) for call in engine.calls] == [10, 10]
+    batcher.close()
+
+
+def test_token_budget_counts_the_output_bound() -> None:
+    # Same inputs, a longer bound: fewer rows fit. Memory grows with the positions decoded.
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=90))
+    done = threading.Event()
+
+    def submit() -> None:
+        batcher.submit(rows(12, width=4), RequestContext(timeout=10), max_new_tokens=[26] * 12)
+        done.set()
+
+    threading.Thread(target=submit).start()
+    time.sleep(0.05)
+    engine.gate.set()
+    assert done.wait(10)
+    assert [len(call) for call in engine.calls] == [3, 3, 3, 3]
     batcher.close()
 
 

@@ -2,8 +2,9 @@
 
 Requests submit sentences (or summary chunks) as token lists. The worker waits at most
 `max_delay` after the oldest item arrived for more work, takes items in arrival order up to a
-token budget (`max_batch_tokens`, counted as padded rows x longest row), sorts them by length to
-limit padding, runs one engine call and routes each result back to its request, in order.
+token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
+what a call holds in memory while it decodes), sorts them by length to limit padding, runs one
+engine call and routes each result back to its request, in order.
 
 Deadlines and cancellation are honoured before any engine time is spent: an item whose request
 was cancelled leaves the queue at once, and an item whose deadline has passed (or will pass
@@ -35,8 +36,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatcherConfig:
-    #: Padded tokens per engine call: rows x longest row.
-    max_batch_tokens: int = 4096
+    #: Tokens per engine call, counted as rows x (longest input + largest output bound): the
+    #: positions a call keeps in its attention caches, so its memory (an opus-mt model decoding
+    #: with beam 4 holds about 110 KB per position on CPU). A single item always runs.
+    max_batch_tokens: int = 1536
     #: Most rows per engine call.
     max_batch_size: int = 64
     #: How long the oldest queued item may wait for company before its batch runs (at most
@@ -103,7 +106,8 @@ class _Item:
 #: Queue delays below this are not waited for (an identity or tiny model's half-call).
 _MIN_WAIT = 0.0005
 
-#: Called after each engine call: (rows, padded tokens, seconds, queue waits, generated tokens).
+#: Called after each engine call: (rows, budget tokens as `max_batch_tokens` counts them,
+#: seconds, queue waits, generated tokens).
 BatchObserver = Callable[[int, int, float, list[float], int], None]
 
 
@@ -233,10 +237,11 @@ class Batcher:
         cfg = self.config
         if len(self._queue) >= cfg.max_batch_size:
             return True
-        longest = 0
+        longest = bound = 0
         for n, item in enumerate(self._queue, start=1):
             longest = max(longest, len(item.tokens))
-            if n * longest >= cfg.max_batch_tokens:
+            bound = max(bound, item.max_new_tokens)
+            if n * (longest + bound) >= cfg.max_batch_tokens:
                 return True
         return False
 
@@ -245,7 +250,7 @@ class Batcher:
         cfg = self.config
         now = time.monotonic()
         batch: list[_Item] = []
-        longest = 0
+        longest = bound = 0
         while self._queue:
             item = self._queue[0]
             ctx = item.ticket.ctx
@@ -256,14 +261,16 @@ class Batcher:
                 self._drop_locked(item.ticket, DeadlineExceeded())
                 continue
             width = max(longest, len(item.tokens))
+            reach = max(bound, item.max_new_tokens)
             full = (
-                len(batch) >= cfg.max_batch_size or width * (len(batch) + 1) > cfg.max_batch_tokens
+                len(batch) >= cfg.max_batch_size
+                or (width + reach) * (len(batch) + 1) > cfg.max_batch_tokens
             )
             if batch and full:
                 break
             self._queue.popleft()
             batch.append(item)
-            longest = width
+            longest, bound = width, reach
         return batch
 
     def _groups(self, batch: list[_Item]) -> list[list[_Item]]:
@@ -298,7 +305,9 @@ class Batcher:
                 item.ticket.fail(Internal(f"model {self.engine.name} failed on this input"))
             return
         seconds = time.monotonic() - started
-        padded = len(batch) * max(len(item.tokens) for item in batch)
+        padded = len(batch) * (
+            max(len(item.tokens) for item in batch) + max(item.max_new_tokens for item in batch)
+        )
         with self._cond:
             self._batch_seconds = (
                 seconds

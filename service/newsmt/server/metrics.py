@@ -61,7 +61,8 @@ class Metrics:
         )
         self.batch_tokens = Histogram(
             "newsmt_batch_tokens",
-            "Padded input tokens per engine call (rows x longest row)",
+            "Tokens per engine call as --max-batch-tokens counts them: rows x (longest input +"
+            " output bound)",
             ["model"],
             buckets=_TOKENS,
             registry=r,

@@ -53,7 +53,11 @@ class Settings:
     inter_threads: int = _setting(1, "Engine calls one model may run at once.")
 
     # -- scheduler -------------------------------------------------------------------------
-    max_batch_tokens: int = _setting(4096, "Padded tokens per engine call (rows x longest row).")
+    max_batch_tokens: int = _setting(
+        1536,
+        "Tokens per engine call: rows x (longest input + output bound), what decoding holds in "
+        "memory (about 110 KB each for opus-mt, beam 4; docs/PERFORMANCE.md).",
+    )
     max_batch_size: int = _setting(64, "Rows per engine call.")
     max_queue_delay_ms: float = _setting(
         5.0, "Longest time, in ms, the oldest queued sentence waits for more to batch with."
