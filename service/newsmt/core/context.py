@@ -26,7 +26,8 @@ class RequestContext:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.request_id = request_id
         self.method = method
-        self._cancelled = threading.Event()
+        #: Set once, under the lock; read without it (a bool read is atomic).
+        self._cancelled = False
         #: Why it was cancelled: the caller hung up (Cancelled), or the server is stopping.
         self.cancel_error: NewsmtError = Cancelled()
         self._callbacks: list[Callable[[], None]] = []
@@ -38,16 +39,16 @@ class RequestContext:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def cancel(self, error: NewsmtError | None = None) -> None:
         """Mark the request cancelled and run the cancel callbacks once."""
         with self._lock:
-            if self._cancelled.is_set():
+            if self._cancelled:
                 return
             if error is not None:
                 self.cancel_error = error
-            self._cancelled.set()
+            self._cancelled = True
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
@@ -55,7 +56,7 @@ class RequestContext:
     def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Run `callback` on cancellation (at once if already cancelled). Returns a remover."""
         with self._lock:
-            if not self._cancelled.is_set():
+            if not self._cancelled:
                 self._callbacks.append(callback)
                 return lambda: self._remove(callback)
         callback()
@@ -68,7 +69,7 @@ class RequestContext:
 
     def check(self) -> None:
         """Raise if the request was cancelled or its deadline has passed."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise self.cancel_error
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
