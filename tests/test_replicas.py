@@ -68,6 +68,15 @@ class Replica:
         return f"127.0.0.1:{self.port}"
 
     def served(self) -> int:
+        """Translate calls answered OK, from the access log once its writer has caught up (the
+        server writes log lines in batches, every 50 ms)."""
+        last = -1
+        while (count := self._count_served()) != last:
+            last = count
+            time.sleep(0.3)
+        return count
+
+    def _count_served(self) -> int:
         lines = [
             json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
         ]

@@ -3,7 +3,8 @@
 In order: a request id (the caller's `x-request-id`, or a new one), returned in the trailing
 metadata and bound to every log line of the RPC; then, for newsmt methods, the gate: bearer
 token, draining (shutdown), per-client rate limit, admission control, and a request that could
-not be decoded. Last, one access-log line: method, status, duration, size. Never the text.
+not be decoded. Last, one access-log line: method, status, duration, sizes, languages. Never
+the text.
 
 The health service passes untouched by the gate: probes need no token and must still answer
 NOT_SERVING while the server drains.
@@ -24,6 +25,7 @@ import grpc
 
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument, NewsmtError, ServiceUnavailable
+from newsmt.core.languages import SUPPORTED, normalize
 from newsmt.scheduler.admission import Admission
 from newsmt.scheduler.ratelimit import RateLimiter
 from newsmt.server.auth import TokenAuth
@@ -127,6 +129,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             started = time.monotonic()
             code = "OK"
             admitted = False
+            response_size = 0
             try:
                 try:
                     client = gate.identity(metadata, context.peer())
@@ -148,7 +151,9 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 ctx, ctx_token = open_request(context, request_id, gate.default_timeout)
                 gate.live.add(ctx)
                 try:
-                    return inner(request, context)
+                    response = inner(request, context)
+                    response_size = response.ByteSize()
+                    return response
                 except Exception:
                     code = _context_code(context) or "INTERNAL"
                     raise
@@ -158,17 +163,22 @@ class RequestInterceptor(grpc.ServerInterceptor):
                 if admitted:
                     gate.admission.leave()
                 seconds = time.monotonic() - started
-                size = 0 if isinstance(request, _Undecodable) else request.ByteSize()
+                undecodable = isinstance(request, _Undecodable)
+                size = 0 if undecodable else request.ByteSize()
+                langs = "" if undecodable else _languages(request)
                 log.info(
-                    "%s %s %.1fms",
+                    "%s %s %.1fms %s",
                     method,
                     code,
                     seconds * 1000,
+                    langs,
                     extra={
                         "method": method,
                         "code": code,
                         "duration_ms": round(seconds * 1000, 2),
                         "request_bytes": size,
+                        "response_bytes": response_size,
+                        "languages": langs,
                     },
                 )
                 for observer in gate.observers:
@@ -198,6 +208,37 @@ class RequestInterceptor(grpc.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+_LANGUAGE_FIELDS = (
+    "source_language_code",
+    "target_language_code",
+    "target_language_codes",
+    "summary_language_codes",
+)
+
+
+def _languages(request: Any) -> str:
+    """The request's language codes as "source->target,target": only codes newsmt serves are
+    written as sent; anything else is "?" (a caller's free text never reaches the log)."""
+    found: dict[str, list[str]] = {}
+    for name in _LANGUAGE_FIELDS:
+        value = getattr(request, name, None)
+        if value is None:
+            continue
+        codes = [value] if isinstance(value, str) else list(value)
+        found[name] = [_known(c) for c in codes if c]
+    source = ",".join(found.get("source_language_code", [])) or "auto"
+    targets = found.get("target_language_code", []) + found.get("target_language_codes", [])
+    out = f"{source}->{','.join(targets)}" if targets else ""
+    if found.get("summary_language_codes"):
+        out += f" summary:{','.join(found['summary_language_codes'])}"
+    return out
+
+
+def _known(code: str) -> str:
+    normalized = normalize(code)
+    return normalized if normalized in SUPPORTED else "?"
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"newsmt serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure(settings.log_format, settings.log_level)
+    configure(settings.log_format, settings.log_level, batched=True)
     log = logging.getLogger("newsmt.serve")
     from newsmt.models.registry import RegistryError
     from newsmt.server.app import create_server
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     server.stop()
     # An engine call cut short by the grace may still be running in native code (CTranslate2,
     # torch); tearing the interpreter down under it can crash. Everything is flushed: leave.
-    logging.shutdown()
+    logging.shutdown()  # closes the handlers: the log writer writes what is queued
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_OK)
