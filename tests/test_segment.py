@@ -94,6 +94,26 @@ def test_trailing_loops_are_cut_and_flagged() -> None:
     assert cut_loop(["no", "no", "no"]) == (["no", "no", "no"], False)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c"]), max_size=40))
+def test_loop_cut_matches_the_plain_search(tokens: list[str]) -> None:
+    # cut_loop returns early when the last token does not recur in the 8 before it; the plain
+    # search over every period, written out here, must agree on any token list.
+    from newsmt.pipeline.runaway import MAX_PERIOD, MIN_REPEATS, cut_loop
+
+    expected: tuple[list[str], bool] = (tokens, False)
+    for period in range(1, MAX_PERIOD + 1):
+        repeats = 1
+        while (repeats + 1) * period <= len(tokens) and tokens[
+            len(tokens) - (repeats + 1) * period : len(tokens) - repeats * period
+        ] == tokens[len(tokens) - period :]:
+            repeats += 1
+        if repeats >= MIN_REPEATS:
+            expected = (tokens[: len(tokens) - (repeats - 1) * period], True)
+            break
+    assert cut_loop(tokens) == expected
+
+
 # The one-sentence shortcut must say "one sentence" only where pysbd does. Two strategies:
 # text made only of what the shortcut accepts (it always applies), and text over a wider
 # alphabet of what pysbd reacts to (quotes, brackets, list markers, abbreviations, marks),

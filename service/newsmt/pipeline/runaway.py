@@ -16,6 +16,10 @@ MAX_PERIOD = 8
 def cut_loop(tokens: Sequence[str]) -> tuple[list[str], bool]:
     """(tokens without a trailing loop, whether one was cut). Keeps one copy of the n-gram."""
     out = list(tokens)
+    # A loop of any period <= MAX_PERIOD repeats the last token within the MAX_PERIOD before
+    # it; most outputs fail this at once.
+    if not out or out[-1] not in out[-MAX_PERIOD - 1 : -1]:
+        return out, False
     for period in range(1, MAX_PERIOD + 1):
         repeats = 1
         while (repeats + 1) * period <= len(out) and (

@@ -91,39 +91,48 @@ class _Undecodable:
 class RequestInterceptor(grpc.ServerInterceptor):
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
+        # One wrapped handler per method, made on its first call: everything that differs
+        # between calls (metadata, request id) is read from the call's context.
         method: str = handler_call_details.method
+        wrapped = self._handlers.get(method)
+        if wrapped is None:
+            handler = continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._handlers[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service = method.split("/")[1] if method.count("/") >= 2 else ""
         if service == HEALTH_SERVICE:
             return handler
-        metadata = handler_call_details.invocation_metadata
-        request_id = incoming_request_id(metadata)
         if handler.unary_unary is None:
             if handler.stream_stream is not None and self.gate.auth is not None:
-                return self._authenticated_stream(handler, metadata)
+                return self._authenticated_stream(handler)
             return handler
         return grpc.unary_unary_rpc_method_handler(
-            self._unary(handler.unary_unary, method, metadata, request_id),
+            self._unary(handler.unary_unary, method),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
     def _unary(
-        self, inner: Callable[..., Any], method: str, metadata: Any, request_id: str
+        self, inner: Callable[..., Any], method: str
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
         gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
             from newsmt.server.status import abort  # status imports this module
 
+            metadata = context.invocation_metadata()
+            request_id = incoming_request_id(metadata)
             token = request_id_var.set(request_id)
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
             started = time.monotonic()
@@ -187,9 +196,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
 
         return behavior
 
-    def _authenticated_stream(
-        self, handler: grpc.RpcMethodHandler, metadata: Any
-    ) -> grpc.RpcMethodHandler:
+    def _authenticated_stream(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """Reflection (a stream) needs the token too."""
         gate = self.gate
         inner = handler.stream_stream
@@ -198,7 +205,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             from newsmt.server.status import abort
 
             try:
-                gate.identity(metadata, context.peer())
+                gate.identity(context.invocation_metadata(), context.peer())
             except NewsmtError as exc:
                 abort(context, exc)
             yield from inner(requests, context)
@@ -221,11 +228,13 @@ _LANGUAGE_FIELDS = (
 def _languages(request: Any) -> str:
     """The request's language codes as "source->target,target": only codes newsmt serves are
     written as sent; anything else is "?" (a caller's free text never reaches the log)."""
+    fields = _language_fields.get(type(request))
+    if fields is None:
+        names = getattr(getattr(request, "DESCRIPTOR", None), "fields_by_name", {})
+        fields = _language_fields[type(request)] = [f for f in _LANGUAGE_FIELDS if f in names]
     found: dict[str, list[str]] = {}
-    for name in _LANGUAGE_FIELDS:
-        value = getattr(request, name, None)
-        if value is None:
-            continue
+    for name in fields:
+        value = getattr(request, name)
         codes = [value] if isinstance(value, str) else list(value)
         found[name] = [_known(c) for c in codes if c]
     source = ",".join(found.get("source_language_code", [])) or "auto"
@@ -236,7 +245,13 @@ def _languages(request: Any) -> str:
     return out
 
 
+#: The language fields each request message type has, found once per type.
+_language_fields: dict[type, list[str]] = {}
+
+
 def _known(code: str) -> str:
+    if code in SUPPORTED:
+        return code
     normalized = normalize(code)
     return normalized if normalized in SUPPORTED else "?"
 
