@@ -182,6 +182,46 @@ def test_expired_work_is_dropped_before_the_engine() -> None:
     batcher.close()
 
 
+def test_work_that_would_outlast_its_deadline_in_the_queue_is_refused_on_arrival() -> None:
+    # History: engine calls of about 0.2 s, one row each. Then the engine is held with ten
+    # rows queued: about two seconds of work ahead of anything new.
+    engine = RecordingEngine(delay=0.2)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_batch_size=1))
+    for _ in range(3):
+        batcher.submit(rows(1), RequestContext(timeout=10), max_new_tokens=[5])
+    engine.gate.clear()
+    engine.entered.clear()
+    queued = threading.Thread(
+        target=batcher.submit,
+        args=(rows(11, tag="ahead"), RequestContext(timeout=30)),
+        kwargs={"max_new_tokens": [5] * 11},
+    )
+    queued.start()
+    assert engine.entered.wait(5)
+    time.sleep(0.05)
+    calls = len(engine.calls)
+    started = time.monotonic()
+    with pytest.raises(Overloaded) as info:
+        batcher.submit(rows(1, tag="late"), RequestContext(timeout=1.0), max_new_tokens=[5])
+    assert time.monotonic() - started < 0.5  # at once, not at its deadline
+    assert 1.0 < info.value.retry_after < 5.0  # about ten calls of 0.2 s
+    assert batcher.stats.rejected_late == 1
+    # The same request with time to spare waits its turn.
+    patient: list[list[list[str]]] = []
+    waiter = threading.Thread(
+        target=lambda: patient.append(
+            batcher.submit(rows(1, tag="patient"), RequestContext(timeout=30), max_new_tokens=[5])
+        )
+    )
+    waiter.start()
+    engine.gate.set()
+    queued.join(10)
+    waiter.join(10)
+    assert patient and batcher.stats.rejected_late == 1
+    assert not any(row[0].startswith("late") for call in engine.calls[calls:] for row in call)
+    batcher.close()
+
+
 def test_cancelled_request_leaves_the_queue_and_costs_no_engine_call() -> None:
     engine = RecordingEngine()
     engine.gate.clear()

@@ -64,6 +64,12 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     assert value(after, "newsmt_model_loaded", model=model) == 1.0
     assert value(after, "newsmt_model_demo", model=model) == 1.0
     assert value(after, "newsmt_queue_depth", model=model) == 0.0
+    assert (
+        value(after, "newsmt_scheduler_items_total", model=model, outcome="done")
+        - value(before, "newsmt_scheduler_items_total", model=model, outcome="done")
+        == 6
+    )
+    assert value(after, "newsmt_scheduler_items_total", model=model, outcome="rejected_late") == 0
     assert value(after, "newsmt_inflight_requests") == 0.0
     assert value(after, "process_resident_memory_bytes") > 50e6
     assert "talks" not in after  # no request text in metrics

@@ -6,9 +6,11 @@ token budget (`max_batch_tokens`, counted as rows x (longest input + largest out
 what a call holds in memory while it decodes), sorts them by length to limit padding, runs one
 engine call and routes each result back to its request, in order.
 
-Deadlines and cancellation are honoured before any engine time is spent: an item whose request
-was cancelled leaves the queue at once, and an item whose deadline has passed (or will pass
-before a typical batch finishes) is dropped and its request gets DEADLINE_EXCEEDED.
+Deadlines and cancellation are honoured before any engine time is spent: work whose deadline
+would pass while the queue ahead of it drains is refused on arrival (RESOURCE_EXHAUSTED with
+the expected wait as the retry hint), an item whose request was cancelled leaves the queue at
+once, and an item whose deadline has passed (or will pass before a typical batch finishes) is
+dropped and its request gets DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class BatcherStats:
     dropped_deadline: int = 0
     dropped_cancelled: int = 0
     rejected_full: int = 0
+    #: Refused on arrival: the queue ahead would outlast the request's deadline.
+    rejected_late: int = 0
     batch_sizes: list[int] = field(default_factory=list)
 
     def snapshot(self) -> BatcherStats:
@@ -73,6 +77,7 @@ class BatcherStats:
             self.dropped_deadline,
             self.dropped_cancelled,
             self.rejected_full,
+            self.rejected_late,
             list(self.batch_sizes[-1000:]),
         )
 
@@ -121,6 +126,9 @@ class _Item:
     enqueued: float
 
 
+#: Engine calls seen before queue waits are estimated (and late work refused on arrival).
+_MIN_HISTORY = 3
+
 #: Queue delays below this are not waited for (an identity or tiny model's half-call).
 _MIN_WAIT = 0.0005
 
@@ -162,7 +170,8 @@ class Batcher:
         min_new_tokens: int = 0,
     ) -> list[list[str]]:
         """Queue `rows` and block until all are generated. Raises DeadlineExceeded, Cancelled,
-        Overloaded (queue full) or ServiceUnavailable (batcher stopped)."""
+        Overloaded (queue full, or so long that the request's deadline would pass before its
+        turn) or ServiceUnavailable (batcher stopped)."""
         if not rows:
             return []
         ctx.check()
@@ -177,6 +186,17 @@ class Batcher:
                     f"queue for model {self.engine.name} is full",
                     retry_after=max(0.05, self._batch_seconds * 2),
                 )
+            wait = self._expected_wait_locked()
+            remaining = ctx.remaining()
+            if remaining is not None and wait > remaining:
+                # Queueing it would only spend engine time on an answer nobody waits for, and
+                # hold the caller until its deadline: say so now, while it can go elsewhere.
+                self.stats.rejected_late += 1
+                raise Overloaded(
+                    f"model {self.engine.name} is about {wait:.0f}s behind; the request has "
+                    f"{max(0.0, remaining):.0f}s left",
+                    retry_after=wait,
+                )
             for i, tokens in enumerate(rows):
                 self._queue.append(_Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now))
             self._cond.notify_all()
@@ -190,6 +210,16 @@ class Batcher:
             return [r if r is not None else [] for r in ticket.results]
         finally:
             remove_hook()
+
+    def _expected_wait_locked(self) -> float:
+        """A low estimate of the seconds before new work gets its turn: the engine calls the
+        queue ahead needs at the largest batches seen lately, each at the recent mean call
+        time. 0 until there is history."""
+        if not self._queue or self.stats.engine_calls < _MIN_HISTORY:
+            return 0.0
+        rows_per_call = max(self.stats.batch_sizes[-50:], default=1)
+        calls_ahead = -(-len(self._queue) // max(1, rows_per_call))
+        return calls_ahead * self._batch_seconds
 
     def _withdraw(self, ticket: _Ticket, error: NewsmtError) -> None:
         """Take a ticket's queued items out of the queue and fail it."""

@@ -145,14 +145,32 @@ class _StateCollector(Collector):
         demo = GaugeMetricFamily(
             "newsmt_model_demo", "1 when the model has random demo weights", labels=["model"]
         )
+        items = CounterMetricFamily(
+            "newsmt_scheduler_items",
+            "Sentences and chunks by how they left the scheduler: done, dropped_deadline (expired "
+            "in the queue), dropped_cancelled, rejected_full (queue full), rejected_late (would "
+            "have outlasted its deadline in the queue)",
+            labels=["model", "outcome"],
+        )
         for served in self.pool.models():
             name = served.spec.name
             depth.add_metric([name], served.batcher.queue_depth() if served.batcher else 0)
+            if served.batcher is not None:
+                stats = served.batcher.stats
+                for outcome, count in (
+                    ("done", stats.items_done),
+                    ("dropped_deadline", stats.dropped_deadline),
+                    ("dropped_cancelled", stats.dropped_cancelled),
+                    ("rejected_full", stats.rejected_full),
+                    ("rejected_late", stats.rejected_late),
+                ):
+                    items.add_metric([name, outcome], count)
             loaded.add_metric(
                 [name, served.engine_kind or served.spec.engine], served.state is ModelState.READY
             )
             demo.add_metric([name], served.demo)
         yield depth
+        yield items
         yield loaded
         yield demo
         inflight = GaugeMetricFamily(
