@@ -19,4 +19,6 @@ NAMES: Final = {ENGLISH: "English", RUSSIAN: "Russian", SPANISH: "Spanish"}
 
 def normalize(code: str) -> str:
     """Lower-case a BCP-47 code and drop any region (`es-419` -> `es`). Empty stays empty."""
+    if code in SUPPORTED:  # the usual case, already normal
+        return code
     return code.strip().lower().replace("_", "-").split("-", 1)[0]

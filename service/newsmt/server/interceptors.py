@@ -77,11 +77,13 @@ class Gate:
     #: The contexts of the requests in flight, so that shutdown can end them after its grace.
     live: weakref.WeakSet[RequestContext] = field(default_factory=weakref.WeakSet)
 
-    def identity(self, metadata: Any, peer: str) -> str:
-        """Who is calling: the token's identity when auth is on, else the peer address."""
+    def identity(self, metadata: Any, peer: Callable[[], str]) -> str:
+        """Who is calling: the token's identity when auth is on, else the peer address
+        (`peer` is asked only then)."""
         if self.auth is not None:
             return self.auth.check(metadata)
-        return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+        address = peer()
+        return address.rsplit(":", 1)[0] if address.count(":") >= 2 else address
 
 
 class _Undecodable:
@@ -141,7 +143,10 @@ class RequestInterceptor(grpc.ServerInterceptor):
             response_size = 0
             try:
                 try:
-                    client = gate.identity(metadata, context.peer())
+                    # Who calls matters to the token check and the per-client rate limit only.
+                    client = ""
+                    if gate.auth is not None or gate.limiter is not None:
+                        client = gate.identity(metadata, context.peer)
                     if gate.draining:
                         raise ServiceUnavailable(
                             "server is shutting down; retry on another replica"
@@ -205,7 +210,7 @@ class RequestInterceptor(grpc.ServerInterceptor):
             from newsmt.server.status import abort
 
             try:
-                gate.identity(context.invocation_metadata(), context.peer())
+                gate.identity(context.invocation_metadata(), context.peer)
             except NewsmtError as exc:
                 abort(context, exc)
             yield from inner(requests, context)
@@ -250,8 +255,6 @@ _language_fields: dict[type, list[str]] = {}
 
 
 def _known(code: str) -> str:
-    if code in SUPPORTED:
-        return code
     normalized = normalize(code)
     return normalized if normalized in SUPPORTED else "?"
 
