@@ -255,10 +255,13 @@ def _connection_age(settings: Settings) -> list[tuple[str, int]]:
     if settings.max_connection_age_s <= 0:
         return []
     age_ms = int(settings.max_connection_age_s * 1000)
-    # In-flight calls on an aged connection get the shutdown grace to finish.
+    # New calls go to a new connection at once; the calls in flight on the aged one must not
+    # be cut (the client would see UNAVAILABLE after minutes of work): they get as long as a
+    # call without a deadline of its own may take, or the shutdown grace if that is longer.
+    grace = max(settings.default_timeout, settings.shutdown_grace) + 5
     return [
         ("grpc.max_connection_age_ms", age_ms),
-        ("grpc.max_connection_age_grace_ms", int(settings.shutdown_grace * 1000) + 5000),
+        ("grpc.max_connection_age_grace_ms", int(grace * 1000)),
     ]
 
 

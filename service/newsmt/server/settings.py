@@ -39,7 +39,8 @@ class Settings:
     max_connection_age_s: float = _setting(
         300.0,
         "Close client connections after this many seconds (they reconnect at once), so that "
-        "clients re-resolve DNS and spread onto new replicas; 0 = never.",
+        "clients re-resolve DNS and spread onto new replicas; calls in flight get "
+        "--default-timeout + 5 s to finish first; 0 = never.",
     )
     max_message_bytes: int = _setting(
         8 * 1024 * 1024, "Largest request the server accepts, in bytes."
