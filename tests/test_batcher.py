@@ -82,41 +82,21 @@ def test_concurrent_requests_share_engine_calls() -> None:
     batcher.close()
 
 
-def test_token_budget_limits_padded_batch() -> None:
+@pytest.mark.parametrize(
+    ("count", "bound", "calls"),
+    [
+        (20, 5, [10, 10]),  # 4 input + 5 output positions a row: 90 / 9 = 10 rows a call
+        (12, 26, [3, 3, 3, 3]),  # same inputs, a longer bound: 90 / 30 = 3 rows a call
+    ],
+)
+def test_token_budget_counts_input_and_output_positions(
+    count: int, bound: int, calls: list[int]
+) -> None:
+    # What a call holds in memory grows with the positions it decodes, not its inputs alone.
     engine = RecordingEngine()
-    engine.gate.clear()
     batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=90))
-    done = threading.Event()
-
-    def submit() -> None:
-        batcher.submit(rows(20, width=4), RequestContext(timeout=10), max_new_tokens=[5] * 20)
-        done.set()
-
-    threading.Thread(target=submit).start()
-    time.sleep(0.05)
-    engine.gate.set()
-    assert done.wait(10)
-    # Each row holds 4 input + 5 output positions: 90 / 9 = 10 rows per call at most.
-    assert [len(call) for call in engine.calls] == [10, 10]
-    batcher.close()
-
-
-def test_token_budget_counts_the_output_bound() -> None:
-    # Same inputs, a longer bound: fewer rows fit. Memory grows with the positions decoded.
-    engine = RecordingEngine()
-    engine.gate.clear()
-    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=90))
-    done = threading.Event()
-
-    def submit() -> None:
-        batcher.submit(rows(12, width=4), RequestContext(timeout=10), max_new_tokens=[26] * 12)
-        done.set()
-
-    threading.Thread(target=submit).start()
-    time.sleep(0.05)
-    engine.gate.set()
-    assert done.wait(10)
-    assert [len(call) for call in engine.calls] == [3, 3, 3, 3]
+    batcher.submit(rows(count, width=4), RequestContext(timeout=10), max_new_tokens=[bound] * count)
+    assert [len(call) for call in engine.calls] == calls
     batcher.close()
 
 

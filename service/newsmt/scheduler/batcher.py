@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class BatcherConfig:
     #: Tokens per engine call, counted as rows x (longest input + largest output bound): the
     #: positions a call keeps in its attention caches, so its memory (an opus-mt model decoding
-    #: with beam 4 holds about 110 KB per position on CPU). A single item always runs.
+    #: with beam 4 holds 120-170 KiB a position on CPU: bench/decode_memory.py). A single item always runs.
     max_batch_tokens: int = 1536
     #: Most rows per engine call.
     max_batch_size: int = 64

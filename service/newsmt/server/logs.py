@@ -3,9 +3,8 @@
 Request threads never write: a record gets its message and request id where it was made (the
 values of that moment, that thread's id) and goes on a queue; one writer thread lays out and
 writes whatever has gathered, at most every `FLUSH_SECONDS`, in one write. An access-log line
-per RPC from dozens of threads otherwise meets a lock and a write system call in every request
-(30 us of server CPU per request at 1,400 requests a second, measured). `close()`, run at exit
-and by `newsmt serve` before it leaves, writes what is left.
+per RPC from dozens of threads otherwise meets a lock and a write system call in every
+request. `close()`, run at exit and by `newsmt serve` before it leaves, writes what is left.
 """
 
 from __future__ import annotations
