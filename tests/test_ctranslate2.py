@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from newsmt.client import Client
-from newsmt.engines.base import Engine
-from newsmt.engines.factory import EngineOptions, create_engine
+from newsmt.engines.base import Engine, EngineOptions
 from newsmt.models.convert import convert
+from newsmt.models.factory import create_engine
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
 

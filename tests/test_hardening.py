@@ -252,7 +252,8 @@ def test_threads_hammering_one_model_agree_with_a_single_thread(tiny_model_dir: 
     depend on which thread or batch a sentence ran in (greedy)."""
     from dataclasses import replace
 
-    from newsmt.engines.factory import EngineOptions, create_engine
+    from newsmt.engines.base import EngineOptions
+    from newsmt.models.factory import create_engine
     from newsmt.models.store import ModelStore
     from newsmt.scheduler.batcher import Batcher, BatcherConfig
 

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 
-from newsmt.server.interceptors import RequestIdFilter, request_id_var
+from newsmt.server.context import RequestIdFilter, request_id_var
 from newsmt.server.logs import BatchingHandler, JsonFormatter
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from newsmt.client import Client
-from newsmt.engines.factory import EngineOptions, create_engine
+from newsmt.engines.base import EngineOptions
+from newsmt.models.factory import create_engine
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
 

@@ -27,6 +27,17 @@ class GenerationSettings:
         return replace(self, **updates)
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """How an engine runs: where, and on how many threads."""
+
+    device: str = "cpu"
+    #: Threads one engine call may use (torch intra-op threads, CTranslate2 intra_threads).
+    intra_threads: int = 1
+    #: Engine calls one model may run at once (CTranslate2 inter_threads).
+    inter_threads: int = 1
+
+
 class Engine(ABC):
     """A loaded seq2seq model with its tokenizer.
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from newsmt.engines.base import GenerationSettings
+from newsmt.engines.base import EngineOptions, GenerationSettings
 from newsmt.engines.hf_tokenizer import HFTokenizedEngine
-
-if TYPE_CHECKING:
-    from newsmt.engines.factory import EngineOptions
 
 
 class CTranslate2Engine(HFTokenizedEngine):

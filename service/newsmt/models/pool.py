@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
-from newsmt.engines.base import Engine
-from newsmt.engines.factory import EngineOptions, create_engine
+from newsmt.engines.base import Engine, EngineOptions
+from newsmt.models.factory import create_engine
 from newsmt.models.registry import ModelSpec, Registry
 from newsmt.models.store import PULL_HINT, ModelStore
 from newsmt.scheduler.batcher import Batcher, BatcherConfig, BatchObserver

@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from newsmt.core.errors import ServiceUnavailable
-from newsmt.engines.factory import EngineOptions
+from newsmt.engines.base import EngineOptions
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore

@@ -12,10 +12,8 @@ NOT_SERVING while the server drains.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,39 +27,21 @@ from newsmt.core.languages import SUPPORTED, normalize
 from newsmt.scheduler.admission import Admission
 from newsmt.scheduler.ratelimit import RateLimiter
 from newsmt.server.auth import TokenAuth
-from newsmt.server.context import close_request, open_request
+from newsmt.server.context import (
+    REQUEST_ID_KEY,
+    close_request,
+    incoming_request_id,
+    open_request,
+    request_id_var,
+)
+from newsmt.server.status import abort, code_of
 
 log = logging.getLogger("newsmt.access")
 
-REQUEST_ID_KEY = "x-request-id"
 HEALTH_SERVICE = "grpc.health.v1.Health"
-
-#: The current RPC's request id ("" outside an RPC).
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 #: Called once per finished RPC: (method, status code name, seconds). Metrics hook in here.
 RpcObserver = Callable[[str, str, float], None]
-
-
-def incoming_request_id(metadata: Any) -> str:
-    for key, value in metadata or ():
-        if (
-            key == REQUEST_ID_KEY
-            and isinstance(value, str)
-            and 0 < len(value) <= 128
-            and value.isprintable()
-        ):
-            return value
-    return uuid.uuid4().hex
-
-
-class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every log record made inside an RPC."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
-        return True
 
 
 @dataclass
@@ -131,7 +111,6 @@ class RequestInterceptor(grpc.ServerInterceptor):
         gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            from newsmt.server.status import abort  # status imports this module
 
             metadata = context.invocation_metadata()
             request_id = incoming_request_id(metadata)
@@ -207,7 +186,6 @@ class RequestInterceptor(grpc.ServerInterceptor):
         inner = handler.stream_stream
 
         def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-            from newsmt.server.status import abort
 
             try:
                 gate.identity(context.invocation_metadata(), context.peer)
@@ -275,7 +253,6 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 
 def _code_of(error: NewsmtError) -> str:
-    from newsmt.server.status import code_of
 
     return code_of(error).name
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TextIO
 
-from newsmt.server.interceptors import RequestIdFilter
+from newsmt.server.context import RequestIdFilter
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -29,7 +29,7 @@ from newsmt.core.errors import (
 )
 from newsmt.core.safelog import describe
 from newsmt.server.auth import Unauthenticated
-from newsmt.server.interceptors import REQUEST_ID_KEY, request_id_var
+from newsmt.server.context import REQUEST_ID_KEY, request_id_var
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from newsmt.cli._tls import add_tls_flags, tls_from
-from newsmt.cli.main import EXIT_FAILED, EXIT_OK
+from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK
 
 
 def register(commands: Any) -> None:

@@ -1,8 +1,4 @@
-"""`newsmt`: one entry point, with subcommands.
-
-Exit codes: 0 success; 1 the work ran but something failed (a smoke stage, a translation);
-2 bad usage or set-up (bad flag, no server, no models); 130 interrupted.
-"""
+"""`newsmt`: one entry point, with subcommands. Exit codes: see `newsmt.cli.exitcodes`."""
 
 from __future__ import annotations
 
@@ -10,9 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from newsmt.cli.exitcodes import EXIT_INTERRUPTED
 
 DESCRIPTION = """\
 newsmt translates news (English <-> Russian, English <-> Spanish, Russian <-> Spanish through
@@ -23,7 +17,7 @@ this process, and runs every article in seeds/ through it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from newsmt.cli import health, models, serve, smoke, text
+    from newsmt.cli import _server, health, text
 
     parser = argparse.ArgumentParser(
         prog="newsmt",
@@ -32,10 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"newsmt {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    serve.register(commands)
-    smoke.register(commands)
+    if _server.server_installed():
+        from newsmt.cli import models, serve, smoke
+
+        serve.register(commands)
+        smoke.register(commands)
+    else:
+        _server.register_unavailable(commands, "serve", "run the gRPC server")
+        _server.register_unavailable(
+            commands, "smoke", "run every seed article through the service"
+        )
     text.register(commands)
-    models.register(commands)
+    if _server.server_installed():
+        models.register(commands)
+    else:
+        _server.register_unavailable(commands, "models", "list, download or build models")
     health.register(commands)
     return parser
 
@@ -47,14 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("newsmt")
+        return version("newsmt-client")
     except PackageNotFoundError:
         return "unknown"
 

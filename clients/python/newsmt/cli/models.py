@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def register(commands: Any) -> None:

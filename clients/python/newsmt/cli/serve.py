@@ -9,10 +9,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsmt.cli.main import EXIT_OK, EXIT_USAGE
-from newsmt.server.settings import Settings, SettingsError
+from newsmt.cli.exitcodes import EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from newsmt.server.settings import Settings
 
 
 def register(commands: Any) -> None:
@@ -31,6 +33,8 @@ def register(commands: Any) -> None:
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    from newsmt.server.settings import Settings
+
     parser.add_argument(
         "--config", type=Path, help="TOML config file ([server] table or top level)"
     )
@@ -47,6 +51,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace, **forced: Any) -> Settings:
+    from newsmt.server.settings import Settings
+
     names = [name for name, *_ in Settings.fields_help()]
     overrides = {name: getattr(args, name, None) for name in names}
     overrides.update(forced)
@@ -55,6 +61,7 @@ def settings_from(args: argparse.Namespace, **forced: Any) -> Settings:
 
 def run(args: argparse.Namespace) -> int:
     from newsmt.server.logs import configure
+    from newsmt.server.settings import SettingsError
 
     try:
         settings = settings_from(args)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from newsmt.cli._seeds import SeedArticle, find_articles, read_article
-from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 TARGETS = ("ru", "es")
 SUMMARIES = ("en", "ru", "es")

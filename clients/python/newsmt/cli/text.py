@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from newsmt.cli._tls import add_tls_flags, tls_from
-from newsmt.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 _INPUTS_HELP = "files or folders of .txt files; '-' or nothing reads stdin"
 

@@ -1,22 +1,16 @@
-"""Build the engine a registry entry asks for."""
+"""Build the engine a registry entry asks for.
+
+It lives with the models, not the engines: it reads a registry entry (`ModelSpec`) and picks
+the engine class, so it sits above both.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from newsmt.engines.base import Engine
+from newsmt.engines.base import Engine, EngineOptions
 from newsmt.engines.identity import IdentityEngine
 from newsmt.models.registry import ModelSpec
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    device: str = "cpu"
-    #: Threads one engine call may use (torch intra-op threads, CTranslate2 intra_threads).
-    intra_threads: int = 1
-    #: Engine calls one model may run at once (CTranslate2 inter_threads).
-    inter_threads: int = 1
 
 
 def create_engine(
