@@ -2,7 +2,7 @@
 batcher drives it.
 
 Batches of B sentences in arrival order; each batch split into engine calls by output bound
-with the batcher's own `Batcher._groups` (so the baseline follows the scheduler's policy);
+with the batcher's own `group_by_bound` (so the baseline follows the scheduler's policy);
 each call sorted by length, max_new_tokens = the largest of its per-sentence bounds (the
 pipeline's `min(max_length, int(2.0 x input tokens) + 10)`), each output cut to what its own
 bound gives it alone (`Engine.content_limit`: one token fewer for opus-mt's forced end token).
@@ -25,7 +25,8 @@ class RawEngine:
     per-sentence output bounds."""
 
     def __init__(self, models: Models) -> None:
-        from newsmt.engines.factory import EngineOptions, create_engine
+        from newsmt.engines.base import EngineOptions
+        from newsmt.models.factory import create_engine
         from newsmt.models.pool import resolve_compute_type
         from newsmt.models.registry import Registry
         from newsmt.pipeline.config import PipelineConfig
@@ -120,14 +121,11 @@ class RawPass:
 
 def batcher_groups(chunk: list[int], rows: list[list[str]], bounds: list[int]) -> list[list[int]]:
     """How the batcher splits one batch into engine calls (by output bound), using its own
-    code with the server's default config; one call if this batcher does not split."""
-    from newsmt.scheduler.batcher import Batcher, BatcherConfig
+    code with the server's default config."""
+    from newsmt.scheduler.batcher import BatcherConfig, group_by_bound
 
-    split = getattr(Batcher, "_groups", None)
-    if split is None:
-        return [chunk]
     items = [SimpleNamespace(i=i, tokens=rows[i], max_new_tokens=bounds[i]) for i in chunk]
-    groups = split(SimpleNamespace(config=BatcherConfig()), items)
+    groups = group_by_bound(items, BatcherConfig().max_bound_spread)
     return [[item.i for item in group] for group in groups]
 
 

@@ -252,7 +252,7 @@ def _service(b: dict[str, Any]) -> list[str]:
         "Raw baseline: the server's own engine (`create_engine`, same compute type, threads and "
         "settings) in the bench process, driven as the batcher drives it: the sentence sequence "
         "of the load run at C = B, in batches of B in arrival order, each batch split into "
-        "engine calls by output bound with the batcher's own grouping (`Batcher._groups`), each "
+        "engine calls by output bound with the batcher's own grouping (`group_by_bound`), each "
         "call sorted by length with max_new_tokens = the call's largest bound and every output "
         "cut to its own bound. Batch 1 is paired with C=1 sentence by sentence (a raw call, "
         "then the same sentence as a request to the idle server).",

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import (
@@ -53,6 +54,54 @@ class BatcherConfig:
     #: factor (plus 16 tokens) of each other: one long sentence must not make twenty short
     #: ones decode to its length (a model that does not stop, like a demo model, would).
     max_bound_spread: float = 2.0
+
+
+# -- the arithmetic, as pure functions (the bench and the tests call them too) -----------------
+
+
+def batch_tokens(rows: int, longest_input: int, largest_bound: int) -> int:
+    """What `max_batch_tokens` counts for an engine call: rows x (longest input + largest
+    output bound), the positions it holds in its attention caches while it decodes."""
+    return rows * (longest_input + largest_bound)
+
+
+def budget_full(rows: int, longest_input: int, largest_bound: int, config: BatcherConfig) -> bool:
+    """True when `rows` queued items (with these maxima) already fill one engine call.
+
+    The count grows with every item added in arrival order (each factor is a running maximum),
+    so checking the whole queue answers "does some prefix of it fill a call" too."""
+    return (
+        rows >= config.max_batch_size
+        or batch_tokens(rows, longest_input, largest_bound) >= config.max_batch_tokens
+    )
+
+
+class Row(Protocol):
+    """What grouping needs of a queued item."""
+
+    @property
+    def tokens(self) -> Sequence[str]: ...
+
+    @property
+    def max_new_tokens(self) -> int: ...
+
+
+R = TypeVar("R", bound=Row)
+
+
+def group_by_bound(rows: Sequence[R], max_bound_spread: float) -> list[list[R]]:
+    """Split a batch into runs of similar output bound, shortest first: each run becomes one
+    engine call, so that one long sentence does not make twenty short ones decode to its
+    length. A row joins the current run while its bound is within `max_bound_spread` times the
+    run's first bound, plus 16 tokens."""
+    ordered = sorted(rows, key=lambda row: (row.max_new_tokens, len(row.tokens)))
+    groups: list[list[R]] = []
+    for row in ordered:
+        if groups and row.max_new_tokens <= max_bound_spread * groups[-1][0].max_new_tokens + 16:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
 
 
 @dataclass
@@ -150,6 +199,11 @@ class Batcher:
         self.stats = BatcherStats()
         self._observer = observer
         self._queue: deque[_Item] = deque()
+        #: Longest input and largest output bound in the queue, kept as items arrive; after a
+        #: removal they are recomputed once, on the next budget check.
+        self._queue_longest = 0
+        self._queue_bound = 0
+        self._queue_maxima_stale = False
         self._cond = threading.Condition()
         self._running = True
         #: Smoothed seconds per engine call: an item that cannot finish in this is dropped.
@@ -199,6 +253,8 @@ class Batcher:
                 )
             for i, tokens in enumerate(rows):
                 self._queue.append(_Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now))
+            self._queue_longest = max(self._queue_longest, *(len(row) for row in rows))
+            self._queue_bound = max(self._queue_bound, *max_new_tokens[: len(rows)])
             self._cond.notify_all()
         remove_hook = ctx.on_cancel(lambda: self._withdraw(ticket, ctx.cancel_error))
         try:
@@ -227,14 +283,27 @@ class Batcher:
             self._drop_locked(ticket, error)
 
     def _drop_locked(self, ticket: _Ticket, error: NewsmtError) -> None:
-        before = len(self._queue)
-        self._queue = deque(item for item in self._queue if item.ticket is not ticket)
-        removed = before - len(self._queue)
-        if not isinstance(error, DeadlineExceeded):
-            self.stats.dropped_cancelled += removed
+        self._drop_many_locked({ticket: error})
+
+    def _drop_many_locked(self, dead: dict[_Ticket, NewsmtError]) -> None:
+        """Take every queued item of the `dead` tickets out in one pass, and fail them."""
+        kept: deque[_Item] = deque()
+        for item in self._queue:
+            error = dead.get(item.ticket)
+            if error is None:
+                kept.append(item)
+            else:
+                self._count_dropped(error, 1)
+        self._queue = kept
+        self._queue_maxima_stale = True
+        for ticket, error in dead.items():
+            ticket.fail(error)
+
+    def _count_dropped(self, error: NewsmtError, items: int) -> None:
+        if isinstance(error, DeadlineExceeded):
+            self.stats.dropped_deadline += items
         else:
-            self.stats.dropped_deadline += removed
-        ticket.fail(error)
+            self.stats.dropped_cancelled += items
 
     def queue_depth(self) -> int:
         with self._cond:
@@ -245,6 +314,7 @@ class Batcher:
         with self._cond:
             self._running = False
             pending, self._queue = list(self._queue), deque()
+            self._queue_maxima_stale = True
             self._cond.notify_all()
         for item in pending:
             item.ticket.fail(ServiceUnavailable("server is shutting down"))
@@ -257,7 +327,7 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            for group in self._groups(batch):
+            for group in group_by_bound(batch, self.config.max_bound_spread):
                 self._execute(group)
 
     def _next_batch(self) -> list[_Item] | None:
@@ -282,58 +352,49 @@ class Batcher:
             return self._take()
 
     def _budget_full(self) -> bool:
-        cfg = self.config
-        if len(self._queue) >= cfg.max_batch_size:
-            return True
-        longest = bound = 0
-        for n, item in enumerate(self._queue, start=1):
-            longest = max(longest, len(item.tokens))
-            bound = max(bound, item.max_new_tokens)
-            if n * (longest + bound) >= cfg.max_batch_tokens:
-                return True
-        return False
+        """Does the queue fill an engine call? O(1), but for one pass after a removal."""
+        if self._queue_maxima_stale:
+            self._queue_longest = max((len(item.tokens) for item in self._queue), default=0)
+            self._queue_bound = max((item.max_new_tokens for item in self._queue), default=0)
+            self._queue_maxima_stale = False
+        return budget_full(len(self._queue), self._queue_longest, self._queue_bound, self.config)
 
     def _take(self) -> list[_Item]:
         """Pop the next batch in arrival order, dropping dead items. Caller holds the lock."""
         cfg = self.config
         now = time.monotonic()
         batch: list[_Item] = []
+        #: Tickets found dead on the way: their items leave the queue in one pass at the end.
+        dead: dict[_Ticket, NewsmtError] = {}
         longest = bound = 0
         while self._queue:
             item = self._queue[0]
-            ctx = item.ticket.ctx
-            if item.ticket.error is not None or ctx.cancelled:
-                self._drop_locked(item.ticket, item.ticket.error or ctx.cancel_error)
+            ticket, ctx = item.ticket, item.ticket.ctx
+            if ticket in dead:
+                self._queue.popleft()
+                self._count_dropped(dead[ticket], 1)
+                continue
+            if ticket.error is not None or ctx.cancelled:
+                dead[ticket] = ticket.error or ctx.cancel_error
                 continue
             if ctx.deadline is not None and ctx.deadline - now < self._batch_seconds:
-                self._drop_locked(item.ticket, DeadlineExceeded())
+                dead[ticket] = DeadlineExceeded()
                 continue
             width = max(longest, len(item.tokens))
             reach = max(bound, item.max_new_tokens)
             full = (
                 len(batch) >= cfg.max_batch_size
-                or (width + reach) * (len(batch) + 1) > cfg.max_batch_tokens
+                or batch_tokens(len(batch) + 1, width, reach) > cfg.max_batch_tokens
             )
             if batch and full:
                 break
             self._queue.popleft()
             batch.append(item)
             longest, bound = width, reach
+        self._queue_maxima_stale = True
+        if dead:
+            self._drop_many_locked(dead)  # their items further back, and the failures
         return batch
-
-    def _groups(self, batch: list[_Item]) -> list[list[_Item]]:
-        """Split a batch into runs of similar output bound, shortest first."""
-        batch.sort(key=lambda item: (item.max_new_tokens, len(item.tokens)))
-        groups: list[list[_Item]] = []
-        for item in batch:
-            limit = (
-                self.config.max_bound_spread * (groups[-1][0].max_new_tokens if groups else 0) + 16
-            )
-            if groups and item.max_new_tokens <= limit:
-                groups[-1].append(item)
-            else:
-                groups.append([item])
-        return groups
 
     def _execute(self, batch: list[_Item]) -> None:
         batch.sort(key=lambda item: len(item.tokens))
@@ -353,8 +414,10 @@ class Batcher:
                 item.ticket.fail(Internal(f"model {self.engine.name} failed on this input"))
             return
         seconds = time.monotonic() - started
-        padded = len(batch) * (
-            max(len(item.tokens) for item in batch) + max(item.max_new_tokens for item in batch)
+        padded = batch_tokens(
+            len(batch),
+            max(len(item.tokens) for item in batch),
+            max(item.max_new_tokens for item in batch),
         )
         with self._cond:
             self._batch_seconds = (
