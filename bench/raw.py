@@ -27,8 +27,7 @@ class RawEngine:
     def __init__(self, models: Models) -> None:
         from newsmt.engines.base import EngineOptions
         from newsmt.models.factory import create_engine
-        from newsmt.models.pool import resolve_compute_type
-        from newsmt.models.registry import Registry
+        from newsmt.models.registry import Registry, resolve_compute_type
         from newsmt.pipeline.config import PipelineConfig
 
         spec = Registry.load().models[TRANSLATOR]

@@ -33,8 +33,7 @@ from typing import Any
 import grpc
 
 from newsmt.client import Client, NewsmtError
-from newsmt.models.pool import resolve_compute_type
-from newsmt.models.registry import Registry
+from newsmt.models.registry import Registry, resolve_compute_type
 from newsmt.models.store import ModelStore
 from newsmt.pipeline.segment import sentences
 

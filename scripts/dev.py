@@ -2,7 +2,8 @@
 """Developer entry point. Needs only Python 3.11+; sets up .venv on first use.
 
     python3 scripts/dev.py smoke   # set up, then run every seed article through the service
-    python3 scripts/dev.py test    # set up, then: stub check, lint, types, pytest, Node client test
+    python3 scripts/dev.py test    # set up, then: stub check, lint, types, pytest, Node client
+                                   # test, both wheels and a client-only venv
     python3 scripts/dev.py check   # lint and types only
     python3 scripts/dev.py protos  # regenerate the Python stubs from protos/
 
@@ -34,17 +35,37 @@ def run(*cmd: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -
 
 
 def setup() -> None:
-    """Create .venv and install newsmt with its dev tools, once per pyproject.toml change."""
+    """Create .venv and install newsmt-client and newsmt with the dev tools, once per change of
+    either pyproject.toml."""
     if sys.version_info < (3, 11):  # noqa: UP036 - users may run an older python3
         sys.exit(f"newsmt needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        b"".join(
+            (ROOT / p).read_bytes() for p in ("pyproject.toml", "clients/python/pyproject.toml")
+        )
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PY.exists():
         return
     if not PY.exists():
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    # Both distributions: the client (stubs, client, CLI) and the server, which depends on it.
+    run(PY, "-m", "pip", "install", "--quiet", "-e", "./clients/python", "-e", ".[dev]")
+    if not (BIN / "newsmt").exists():
+        # A venv from before the split: upgrading `newsmt` removed the `newsmt` command that
+        # it used to own and newsmt-client now installs. Put it back.
+        run(
+            PY,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--force-reinstall",
+            "-e",
+            "./clients/python",
+        )
     STAMP.write_text(wanted)
 
 
@@ -90,6 +111,7 @@ def main(argv: list[str]) -> None:
         check()
         run(PY, "-m", "pytest", *extra, env=tool_env())
         node_test()
+        run(PY, "scripts/client_check.py", env=tool_env())
     elif command == "check":
         setup()
         check()

@@ -20,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from newsmt.client import Client
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
-from newsmt.server.app import NewsmtServer, create_server
+from newsmt.server.app import NewsmtServer, serving
 from newsmt.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +32,10 @@ def seed_text() -> str:
 
 
 def build_tiny(model_dir: Path, names: list[str] | None = None) -> Path:
-    registry = Registry.load()
     store = ModelStore(model_dir)
-    for name, spec in registry.models.items():
+    for name, spec in Registry.load().models.items():
         if names is None or name in names:
-            store.make_demo(spec, size="tiny")
+            store.ensure(spec, demo_size="tiny")
     return model_dir
 
 
@@ -53,13 +52,8 @@ def running_server(
     settings = Settings.load(
         {"port": 0, "host": "127.0.0.1", "metrics_port": 0, **overrides}, environ={}
     )
-    server, port = create_server(settings, registry)
-    server.start()
-    assert server.wait_until_ready(120), "models did not load in time"
-    try:
-        yield server, f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=1)
+    with serving(settings, registry) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

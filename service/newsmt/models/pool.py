@@ -12,7 +12,7 @@ from pathlib import Path
 from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
 from newsmt.engines.base import Engine, EngineOptions
 from newsmt.models.factory import create_engine
-from newsmt.models.registry import ModelSpec, Registry
+from newsmt.models.registry import ModelSpec, Registry, resolve_compute_type
 from newsmt.models.store import PULL_HINT, ModelStore
 from newsmt.scheduler.batcher import Batcher, BatcherConfig, BatchObserver
 
@@ -142,10 +142,3 @@ def _warm_up(engine: Engine) -> None:
     """One real inference, so that the first request does not pay for lazy initialisation."""
     tokens = engine.encode("Hello.")
     engine.generate([tokens], max_new_tokens=2)
-
-
-def resolve_compute_type(spec: ModelSpec, device: str) -> str:
-    """The registry's compute type, with "auto" = int8 on CPU, int8_float16 on CUDA."""
-    if spec.compute_type != "auto":
-        return spec.compute_type
-    return "int8_float16" if device == "cuda" else "int8"

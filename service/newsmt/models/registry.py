@@ -161,3 +161,10 @@ def _parse_spec(path: Path, name: str, entry: Any) -> ModelSpec:
         max_input_tokens=max_input_tokens,
         generation=dict(generation),
     )
+
+
+def resolve_compute_type(spec: ModelSpec, device: str) -> str:
+    """The registry's compute type, with "auto" = int8 on CPU, int8_float16 on CUDA."""
+    if spec.compute_type != "auto":
+        return spec.compute_type
+    return "int8_float16" if device == "cuda" else "int8"

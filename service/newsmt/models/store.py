@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from newsmt.models.demo import is_demo_model, make_demo_model
-from newsmt.models.registry import ModelSpec
+from newsmt.models.registry import ModelSpec, resolve_compute_type
+
+DemoSize = Literal["full", "tiny"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,30 @@ class ModelStore:
 
     # -- getting ---------------------------------------------------------------------------
 
+    def ensure(
+        self,
+        spec: ModelSpec,
+        *,
+        demo_size: DemoSize = "full",
+        compute_types: Sequence[str] = (),
+        exact_size: bool = False,
+    ) -> LocalModel:
+        """The model on disk, ready to load: real weights when pulled, else a demo model,
+        built here if missing (or, with `exact_size`, if the demo on disk has another size),
+        with a CTranslate2 conversion for each of `compute_types` that is not there yet.
+        Nothing is downloaded; existing files are reused."""
+        local = self.locate(spec)
+        if local is None or (exact_size and local.demo and self.demo_size(spec) != demo_size):
+            self.make_demo(spec, size=demo_size)
+            local = self.locate(spec)
+            if local is None:  # pragma: no cover - make_demo writes the marker locate reads
+                raise RuntimeError(f"{spec.name}: the demo model was built but is not found")
+        for compute_type in compute_types:
+            if not self.is_converted(local, compute_type):
+                log.info("converting %s to CTranslate2 %s", spec.name, compute_type)
+                self.convert(local, compute_type)
+        return local
+
     def pull(self, spec: ModelSpec) -> Path:
         """Download the model's files from the hub into the cache layout.
 
@@ -121,7 +148,7 @@ class ModelStore:
     def is_converted(self, model: LocalModel, compute_type: str) -> bool:
         return (self.ct2_path(model, compute_type) / "model.bin").exists()
 
-    def make_demo(self, spec: ModelSpec, size: Literal["full", "tiny"] = "full") -> Path:
+    def make_demo(self, spec: ModelSpec, size: DemoSize = "full") -> Path:
         """Build (or rebuild) the demo model for `spec`."""
         from transformers.utils import logging as hf_logging
 
@@ -144,3 +171,11 @@ class ModelStore:
         if not marker.exists():
             return None
         return str(json.loads(marker.read_text()).get("size"))
+
+
+def serving_compute_types(spec: ModelSpec, device: str) -> tuple[str, ...]:
+    """The CTranslate2 conversion the server loads for `spec` on `device`: one for the
+    "auto" and "ctranslate2" engines, none for "transformers" and "identity"."""
+    if spec.engine in {"auto", "ctranslate2"}:
+        return (resolve_compute_type(spec, device),)
+    return ()

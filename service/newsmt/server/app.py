@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -275,3 +277,23 @@ def create_server(settings: Settings, registry: Registry | None = None) -> tuple
     """Build a server bound to `settings.port` (0 = a free port); returns it and its port."""
     server = NewsmtServer(settings, registry)
     return server, server.port
+
+
+@contextmanager
+def serving(
+    settings: Settings,
+    registry: Registry | None = None,
+    *,
+    ready_timeout: float | None = 120.0,
+    grace: float = 1.0,
+) -> Iterator[tuple[NewsmtServer, str]]:
+    """A started server in this process, its models loaded: yields (server, "host:port"),
+    and stops it on the way out. For tests, `newsmt smoke` and the bench."""
+    server, port = create_server(settings, registry)
+    server.start()
+    try:
+        if not server.wait_until_ready(ready_timeout):
+            raise TimeoutError(f"models did not load within {ready_timeout} s")
+        yield server, f"{settings.host}:{port}"
+    finally:
+        server.stop(grace=grace)

@@ -130,7 +130,7 @@ def _configure_logging() -> None:
 @_with_models
 def run_list(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     print(f"model dir: {store.root}")
-    from newsmt.models.pool import resolve_compute_type
+    from newsmt.models.registry import resolve_compute_type
 
     print(f"{'name':<22} {'task':<14} {'pair':<6} {'files':<11} {'ctranslate2':<12} repo@revision")
     for spec in specs:
@@ -189,7 +189,7 @@ def _convert_all(
     store: Any, specs: list[Any], compute_type: str | None, device: str, *, force: bool
 ) -> int:
     from newsmt.models.convert import QUANTIZATIONS
-    from newsmt.models.pool import resolve_compute_type
+    from newsmt.models.registry import resolve_compute_type
 
     if compute_type is not None and compute_type not in QUANTIZATIONS:
         print(

@@ -144,10 +144,9 @@ def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
         yield args.address
         return
     from newsmt.cli.serve import settings_from
-    from newsmt.models.pool import resolve_compute_type
     from newsmt.models.registry import Registry, RegistryError
-    from newsmt.models.store import ModelStore
-    from newsmt.server.app import create_server
+    from newsmt.models.store import ModelStore, serving_compute_types
+    from newsmt.server.app import serving
     from newsmt.server.settings import SettingsError
 
     try:
@@ -179,21 +178,18 @@ def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
         )
         for spec in missing:
             t0 = time.monotonic()
-            local = store.locate(spec) if store.make_demo(spec, size=args.demo_size) else None
-            if local is not None and spec.engine == "auto":
-                # The fast path, as in production: CTranslate2 int8.
-                store.convert(local, resolve_compute_type(spec, settings.device))
+            # With the conversion the server will load: as in production, CTranslate2 int8.
+            store.ensure(
+                spec,
+                demo_size=args.demo_size,
+                compute_types=serving_compute_types(spec, settings.device),
+            )
             out.line(f"  built demo {spec.name} in {time.monotonic() - t0:.1f} s")
     out.line("Starting an in-process server and loading models...")
     t0 = time.monotonic()
-    server, port = create_server(settings, registry)
-    server.start()
-    server.wait_until_ready()
-    out.line(f"Server on 127.0.0.1:{port}, models loaded in {time.monotonic() - t0:.1f} s")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=5)
+    with serving(settings, registry, ready_timeout=None, grace=5) as (_, address):
+        out.line(f"Server on {address}, models loaded in {time.monotonic() - t0:.1f} s")
+        yield address
 
 
 def _run_articles(
