@@ -2,8 +2,8 @@
 """Developer entry point. Needs only Python 3.11+; sets up .venv on first use.
 
     python3 scripts/dev.py smoke   # set up, then run every seed article through the service
-    python3 scripts/dev.py test    # set up, then: stub check, lint, types, pytest, Node client
-                                   # test, both wheels and a client-only venv
+    python3 scripts/dev.py test    # set up, then: stub check, lint, types, pytest with a coverage
+                                   # floor, Node client test, both wheels and a client-only venv
     python3 scripts/dev.py check   # lint and types only
     python3 scripts/dev.py protos  # regenerate the Python stubs from protos/
 
@@ -109,7 +109,8 @@ def main(argv: list[str]) -> None:
     elif command == "test":
         setup()
         check()
-        run(PY, "-m", "pytest", *extra, env=tool_env())
+        # Coverage floor: [tool.coverage.report] fail_under in pyproject.toml.
+        run(PY, "-m", "pytest", "--cov", "--cov-report=term:skip-covered", *extra, env=tool_env())
         node_test()
         run(PY, "scripts/client_check.py", env=tool_env())
     elif command == "check":

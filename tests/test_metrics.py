@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import re
-import urllib.request
-
 import pytest
 
 from newsmt.client import Client, InvalidArgumentError
 from newsmt.server.app import NewsmtServer
 
+from . import support
+
 
 def scrape(server: NewsmtServer) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5) as r:
-        return r.read().decode()
+    return support.scrape(server.metrics_port)
 
 
 def value(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """A series that must be there (KeyError if the metric is gone)."""
+    return support.metric(text, name, **labels)
+
+
+def before(text: str, name: str, **labels: str) -> float:
+    """A counter read before the traffic: not exported until its first increment."""
+    return support.metric(text, name, missing=0.0, **labels)
 
 
 def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     server, address = tiny_server
     translate = "/newsmt.v1.TranslationService/Translate"
-    before = scrape(server)
+    before_text = scrape(server)
     with Client(address, timeout=60) as client:
         for i in range(3):
             client.translate([f"The talks went on. Day {i}."], source="en", target="ru")
@@ -38,27 +36,27 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     after = scrape(server)
     assert (
         value(after, "newsmt_requests_total", method=translate, code="OK")
-        - value(before, "newsmt_requests_total", method=translate, code="OK")
+        - before(before_text, "newsmt_requests_total", method=translate, code="OK")
         == 3
     )
     assert value(after, "newsmt_requests_total", method=translate, code="INVALID_ARGUMENT") >= 1
     assert value(after, "newsmt_request_duration_seconds_count", method=translate) >= 4
     model = "opus-mt-en-ru"
-    calls = value(after, "newsmt_batch_size_count", model=model) - value(
-        before, "newsmt_batch_size_count", model=model
+    calls = value(after, "newsmt_batch_size_count", model=model) - before(
+        before_text, "newsmt_batch_size_count", model=model
     )
     assert 1 <= calls <= 3
-    rows = value(after, "newsmt_batch_size_sum", model=model) - value(
-        before, "newsmt_batch_size_sum", model=model
+    rows = value(after, "newsmt_batch_size_sum", model=model) - before(
+        before_text, "newsmt_batch_size_sum", model=model
     )
     assert rows == 6  # two sentences per request, three requests
     assert (
         value(after, "newsmt_queue_wait_seconds_count", model=model)
-        - value(before, "newsmt_queue_wait_seconds_count", model=model)
+        - before(before_text, "newsmt_queue_wait_seconds_count", model=model)
         == 6
     )
-    assert value(after, "newsmt_generated_tokens_total", model=model) > value(
-        before, "newsmt_generated_tokens_total", model=model
+    assert value(after, "newsmt_generated_tokens_total", model=model) > before(
+        before_text, "newsmt_generated_tokens_total", model=model
     )
     assert value(after, "newsmt_batch_tokens_count", model=model) >= calls
     assert value(after, "newsmt_model_loaded", model=model) == 1.0
@@ -66,7 +64,7 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     assert value(after, "newsmt_queue_depth", model=model) == 0.0
     assert (
         value(after, "newsmt_scheduler_items_total", model=model, outcome="done")
-        - value(before, "newsmt_scheduler_items_total", model=model, outcome="done")
+        - before(before_text, "newsmt_scheduler_items_total", model=model, outcome="done")
         == 6
     )
     assert value(after, "newsmt_scheduler_items_total", model=model, outcome="rejected_late") == 0
