@@ -23,7 +23,7 @@ this process, and runs every article in seeds/ through it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from newsmt.cli import health, models, serve, smoke, text
+    from newsmt.cli import health, models, process, serve, smoke, text
 
     parser = argparse.ArgumentParser(
         prog="newsmt",
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     smoke.register(commands)
     text.register(commands)
+    process.register(commands)
     models.register(commands)
     health.register(commands)
     return parser
