@@ -17,7 +17,7 @@ this process, and runs every article in seeds/ through it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from newsmt.cli import _server, health, text
+    from newsmt.cli import _server, health, process, text
 
     parser = argparse.ArgumentParser(
         prog="newsmt",
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             commands, "smoke", "run every seed article through the service"
         )
     text.register(commands)
+    process.register(commands)
     if _server.server_installed():
         models.register(commands)
     else:
