@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import pickle
 import shutil
@@ -171,17 +172,41 @@ def test_bearer_token_on_every_method(tmp_path: Path) -> None:
                 assert client.translate(["Hi."], source="en", target="ru")[0].text == "Hi."
 
 
-def test_token_check_is_constant_time_comparison() -> None:
-    auth = TokenAuth([TOKEN_A])
-    assert auth.check([("authorization", f"Bearer {TOKEN_A}")]) == "token#0"
-    for header in ("", "Bearer", f"Basic {TOKEN_A}", f"Bearer {TOKEN_A}x"):
+def test_token_check_compares_every_token_in_constant_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = TokenAuth([TOKEN_A, TOKEN_B, "c" * 32])
+    assert auth.check([("authorization", f"Bearer {TOKEN_B}")]) == "token#1"
+    for header in (
+        "",
+        "Bearer",
+        f"Basic {TOKEN_A}",
+        f"Bearer {TOKEN_A}x",
+        f"Bearer {TOKEN_A[:-1]}",
+    ):
         with pytest.raises(Unauthenticated):
             auth.check([("authorization", header)])
     with pytest.raises(ValueError, match="16 characters"):
         TokenAuth(["short"])
-    import inspect
+    # Behaviour, not source text: every check runs the constant-time comparison against every
+    # token, whether the first matches, a later one does, or none does (no early exit to time).
+    import hmac
 
-    assert "compare_digest" in inspect.getsource(TokenAuth.check)
+    import newsmt.server.auth as auth_module
+
+    calls: list[bytes] = []
+    compare = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(b)
+        return compare(a, b)
+
+    monkeypatch.setattr(auth_module.hmac, "compare_digest", counting)
+    for presented in (TOKEN_A, "c" * 32, TOKEN_B + "x"):
+        calls.clear()
+        with contextlib.suppress(Unauthenticated):
+            auth.check([("authorization", f"Bearer {presented}")])
+        assert len(calls) == 3
 
 
 def test_rate_limit_isolates_an_abusive_client(tmp_path: Path) -> None:

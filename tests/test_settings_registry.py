@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from newsmt.models.registry import Registry, RegistryError
 from newsmt.server.app import plan_threads
-from newsmt.server.cpu import usable_cpus
+from newsmt.server.cpu import cgroup_cpu_quota, usable_cpus
 from newsmt.server.settings import Settings, SettingsError
 
 
@@ -38,14 +39,37 @@ def test_threads_default_to_usable_cpus_and_refuse_oversubscription() -> None:
     assert threads.intra == 4 and threads.inter == 1 and threads.grpc_workers == 64 + 8
     with pytest.raises(SettingsError, match="oversubscribe"):
         plan_threads(Settings.load({"intra_threads": 3, "inter_threads": 2}, environ={}), cpus=4)
-    assert 1 <= usable_cpus() <= 1024
 
 
-def test_cgroup_quota_caps_cpus(tmp_path: Path) -> None:
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert usable_cpus(tmp_path) <= 2
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "50000 100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage\n"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_quota_files_are_read(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+
+
+def test_usable_cpus_is_capped_by_the_quota_rounded_up(tmp_path: Path) -> None:
+    affinity = len(os.sched_getaffinity(0))
     (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert usable_cpus(tmp_path) >= 1
+    assert usable_cpus(tmp_path) == affinity
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert usable_cpus(tmp_path) == min(affinity, 2)
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert usable_cpus(tmp_path) == 1  # half a CPU still runs one thread
 
 
 def test_default_registry() -> None:

@@ -11,13 +11,13 @@ def usable_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     count = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     )
-    quota = _cgroup_quota(cgroup_root)
+    quota = cgroup_cpu_quota(cgroup_root)
     if quota is not None:
         count = min(count, max(1, math.ceil(quota)))
     return max(1, count)
 
 
-def _cgroup_quota(root: Path) -> float | None:
+def cgroup_cpu_quota(root: Path) -> float | None:
     """CPUs allowed by the cgroup (v2 `cpu.max`, or v1 cfs quota/period), None if unlimited."""
     try:
         v2 = root / "cpu.max"
