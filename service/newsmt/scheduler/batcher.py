@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BatcherConfig:
     #: Tokens per engine call, counted as rows x (longest input + largest output bound): the
-    #: positions a call keeps in its attention caches, so its memory (an opus-mt model decoding
-    #: with beam 4 holds 120-170 KiB a position on CPU: bench/decode_memory.py). A single item always runs.
+    #: positions a call keeps in its attention caches, so its memory (the cost of a position is
+    #: in the --max-batch-tokens help, from bench/decode_memory.py). A single item always runs.
     max_batch_tokens: int = 1536
     #: Most rows per engine call.
     max_batch_size: int = 64
