@@ -94,7 +94,7 @@ def to_status_proto(error: NewsmtError) -> status_pb2.Status:
     return status
 
 
-class _Status(grpc.Status):
+class _Status(grpc.Status):  # type: ignore[misc]  # grpc is untyped
     def __init__(
         self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
     ) -> None:
