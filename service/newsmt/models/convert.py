@@ -34,7 +34,7 @@ def convert(model_dir: Path, out_dir: Path, quantization: str = "int8") -> Path:
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
 
-    class _Converter(TransformersConverter):
+    class _Converter(TransformersConverter):  # type: ignore[misc]  # ctranslate2 is untyped
         def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
             model = super().load_model(model_class, model_name_or_path, **kwargs)
             if getattr(model.config, "model_type", "") == "bart":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from newsmt.core import languages
 
@@ -15,9 +15,9 @@ Task = Literal["translation", "summarization"]
 Architecture = Literal["marian", "bart"]
 EngineKind = Literal["auto", "ctranslate2", "transformers", "identity"]
 
-_TASKS = ("translation", "summarization")
-_ARCHITECTURES = ("marian", "bart")
-_ENGINES = ("auto", "ctranslate2", "transformers", "identity")
+_TASKS: tuple[Task, ...] = ("translation", "summarization")
+_ARCHITECTURES: tuple[Architecture, ...] = ("marian", "bart")
+_ENGINES: tuple[EngineKind, ...] = ("auto", "ctranslate2", "transformers", "identity")
 _COMPUTE_TYPES = ("auto", "int8", "int8_float32", "float32", "float16", "int8_float16", "bfloat16")
 _GENERATION_KEYS = frozenset(
     {
@@ -29,6 +29,9 @@ _GENERATION_KEYS = frozenset(
         "max_length",
     }
 )
+
+
+_Choice = TypeVar("_Choice", bound=str)
 
 
 class RegistryError(ValueError):
@@ -111,17 +114,22 @@ def _parse_spec(path: Path, name: str, entry: Any) -> ModelSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where} must be a table")
 
-    def pick(key: str, allowed: tuple[str, ...] | None = None, default: str | None = None) -> str:
+    def pick(key: str, default: str | None = None) -> str:
         value = entry.get(key, default)
         if not isinstance(value, str) or not value:
             raise RegistryError(f"{where}: '{key}' is required and must be a string")
-        if allowed is not None and value not in allowed:
-            raise RegistryError(f"{where}: '{key}' must be one of {', '.join(allowed)}")
         return value
 
-    task = pick("task", _TASKS)
-    source = pick("source", languages.SUPPORTED)
-    target = pick("target", languages.SUPPORTED)
+    def choose(key: str, allowed: tuple[_Choice, ...], default: str | None = None) -> _Choice:
+        value = pick(key, default)
+        for choice in allowed:
+            if value == choice:
+                return choice
+        raise RegistryError(f"{where}: '{key}' must be one of {', '.join(allowed)}")
+
+    task = choose("task", _TASKS)
+    source = choose("source", languages.SUPPORTED)
+    target = choose("target", languages.SUPPORTED)
     if task == "translation" and source == target:
         raise RegistryError(f"{where}: a translator needs source != target")
     if task == "summarization" and source != target:
@@ -150,14 +158,14 @@ def _parse_spec(path: Path, name: str, entry: Any) -> ModelSpec:
         raise RegistryError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
     return ModelSpec(
         name=name,
-        task=task,  # type: ignore[arg-type]
+        task=task,
         repo=pick("repo"),
         revision=pick("revision", default="main"),
-        architecture=pick("architecture", _ARCHITECTURES),  # type: ignore[arg-type]
+        architecture=choose("architecture", _ARCHITECTURES),
         source=source,
         target=target,
-        engine=pick("engine", _ENGINES, default="auto"),  # type: ignore[arg-type]
-        compute_type=pick("compute_type", _COMPUTE_TYPES, default="auto"),
+        engine=choose("engine", _ENGINES, default="auto"),
+        compute_type=choose("compute_type", _COMPUTE_TYPES, default="auto"),
         max_input_tokens=max_input_tokens,
         generation=dict(generation),
     )

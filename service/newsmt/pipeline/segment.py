@@ -47,10 +47,14 @@ def segment(text: str, language: str) -> list[Piece]:
         if _LINE_BREAK.fullmatch(part) or part.isspace():
             _append_space(pieces, part)
             continue
-        lead, body, trail = _EDGE_SPACE.match(part).groups()  # type: ignore[union-attr]
+        edges = _EDGE_SPACE.match(part)
+        assert edges is not None  # the pattern matches any string
+        lead, body, trail = edges.groups()
         _append_space(pieces, lead)
         for sentence in _sentences(body, language):
-            s_lead, s_body, s_trail = _EDGE_SPACE.match(sentence).groups()  # type: ignore[union-attr]
+            s_edges = _EDGE_SPACE.match(sentence)
+            assert s_edges is not None
+            s_lead, s_body, s_trail = s_edges.groups()
             _append_space(pieces, s_lead)
             if s_body:
                 pieces.append(Piece(s_body, translate=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from pathlib import Path
 
 import grpc
@@ -22,10 +23,10 @@ class TokenAuth:
             raise ValueError("auth tokens must be at least 16 characters")
         self._tokens = [t.encode() for t in tokens]
 
-    def check(self, metadata: object) -> str:
+    def check(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
         """The caller's identity (a token fingerprint) or Unauthenticated."""
         header = ""
-        for key, value in metadata or ():  # type: ignore[attr-defined]
+        for key, value in metadata or ():
             if key == "authorization" and isinstance(value, str):
                 header = value
         scheme, _, presented = header.partition(" ")

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -70,7 +70,7 @@ class _Undecodable:
     """Stands in for a request whose bytes are not a valid message (invalid UTF-8, say)."""
 
 
-class RequestInterceptor(grpc.ServerInterceptor):
+class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -254,7 +254,7 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 def _code_of(error: NewsmtError) -> str:
 
-    return code_of(error).name
+    return cast(str, code_of(error).name)  # grpc is untyped
 
 
 def _context_code(context: grpc.ServicerContext) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from newsmt.core import languages
-from newsmt.core.errors import InvalidArgument
+from newsmt.core.errors import InvalidArgument, NewsmtError
 from newsmt.models.pool import ModelState
 from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.detect import LanguageDetection
@@ -242,11 +242,11 @@ def _length(check: Checker, field: str, length: common_pb2.SummaryLength) -> Len
     return Length()
 
 
-def _policy(check: Checker, field: str, value: int) -> LongInput:
+def _policy(check: Checker, field: str, value: common_pb2.LongInputPolicy.ValueType) -> LongInput:
     if value not in _POLICIES:
         check.fail(field, f"unknown value {value}")
         return LongInput.CHUNK
-    return _POLICIES[value]  # type: ignore[index]
+    return _POLICIES[value]
 
 
 def _handling(h: Handling) -> common_pb2.InputHandling:
@@ -261,9 +261,9 @@ def _handling(h: Handling) -> common_pb2.InputHandling:
 
 
 def _summary_pb(
-    language: str, summary: Summary | None, error: object
+    language: str, summary: Summary | None, error: NewsmtError | None
 ) -> article_pb2.ArticleSummary:
-    code, message = stage_code(error)  # type: ignore[arg-type]
+    code, message = stage_code(error)
     out = article_pb2.ArticleSummary(
         language_code=language, status=common_pb2.StageStatus(code=code, message=message)
     )

@@ -94,7 +94,7 @@ def to_status_proto(error: NewsmtError) -> status_pb2.Status:
     return status
 
 
-class _Status(grpc.Status):
+class _Status(grpc.Status):  # type: ignore[misc]  # grpc is untyped
     def __init__(
         self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
     ) -> None:
@@ -125,14 +125,18 @@ def abort(context: grpc.ServicerContext, error: NewsmtError) -> NoReturn:
     raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
 
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
+_Servicer = TypeVar("_Servicer")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
 
-def rpc_method(handler: Handler) -> Handler:
+def rpc_method(
+    handler: Callable[[_Servicer, _Request, grpc.ServicerContext], _Response],
+) -> Callable[[_Servicer, _Request, grpc.ServicerContext], _Response]:
     """Map every exception a unary handler raises to a deliberate status."""
 
     @functools.wraps(handler)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    def wrapper(self: _Servicer, request: _Request, context: grpc.ServicerContext) -> _Response:
         try:
             return handler(self, request, context)
         except NewsmtError as exc:
@@ -142,4 +146,4 @@ def rpc_method(handler: Handler) -> Handler:
             error = Internal("internal error")
         abort(context, error)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

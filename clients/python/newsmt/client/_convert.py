@@ -56,7 +56,7 @@ def length(max_tokens: int | None, max_sentences: int | None) -> common_pb2.Summ
     return common_pb2.SummaryLength()
 
 
-def policy(name: t.LongInputPolicy) -> int:
+def policy(name: t.LongInputPolicy) -> common_pb2.LongInputPolicy.ValueType:
     try:
         return _POLICIES[name]
     except KeyError:
@@ -76,7 +76,7 @@ def summarize_request(
         source_language_code=source,
         target_language_code=target,
         length=length(max_tokens, max_sentences),
-        long_input_policy=policy(long_input),  # type: ignore[arg-type]
+        long_input_policy=policy(long_input),
     )
 
 
@@ -100,7 +100,7 @@ def article_request(
         target_language_codes=list(targets),
         summary_language_codes=list(summaries),
         summary_length=length(max_tokens, max_sentences),
-        long_input_policy=policy(long_input),  # type: ignore[arg-type]
+        long_input_policy=policy(long_input),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 HandlingMode = Literal["whole", "chunked", "truncated", "unspecified"]
 LongInputPolicy = Literal["chunk", "truncate", "reject"]
@@ -72,7 +72,7 @@ class StageStatus:
 
         for code in grpc.StatusCode:
             if code.value[0] == self.code:
-                return code.name
+                return cast(str, code.name)  # grpc is untyped
         return str(self.code)
 
 
