@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import socket
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,24 +39,17 @@ class Models:
 
 
 def ensure_models(model_dir: Path) -> dict[str, Models]:
-    """Every registry model in `model_dir` (a full-size demo model where none is there), with
-    its int8 and float32 CTranslate2 conversions. Existing files are reused."""
+    """Every registry model in `model_dir` (a full-size demo model where none is there, or
+    where the demo there is another size), with its int8 and float32 CTranslate2
+    conversions. Existing files are reused."""
     from newsmt.models.registry import Registry
     from newsmt.models.store import ModelStore
 
     store = ModelStore(model_dir)
     found: dict[str, Models] = {}
     for spec in Registry.load().models.values():
-        local = store.locate(spec)
-        if local is None or (local.demo and store.demo_size(spec) != "full"):
-            with timed(f"build demo model {spec.name}"):
-                store.make_demo(spec, size="full")
-            local = store.locate(spec)
-            assert local is not None
-        for compute_type in COMPUTE_TYPES:
-            if not store.is_converted(local, compute_type):
-                with timed(f"convert {spec.name} ({compute_type})"):
-                    store.convert(local, compute_type)
+        # The store logs each model it builds and each conversion it makes.
+        local = store.ensure(spec, demo_size="full", compute_types=COMPUTE_TYPES, exact_size=True)
         ct2 = {c: store.ct2_path(local, c) for c in COMPUTE_TYPES}
         found[spec.name] = Models(spec.name, local.path, local.demo, ct2)
     return found
@@ -165,20 +157,3 @@ def _mem_total_kib() -> int:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def proc_status_kib(pid: int, key: str) -> int | None:
-    """A `kB` field of /proc/PID/status (VmHWM = peak resident set, VmRSS = current)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

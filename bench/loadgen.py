@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import re
-import subprocess
 import sys
 import threading
 import time
@@ -14,130 +11,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import free_port, percentile, proc_status_kib
+from common import percentile
+
+# The repository root, for the scaffolding the bench shares with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import ServerProcess, metric_values, scrape, wait_for
+
+#: Engine counters of /metrics, by the names the bench reports them under.
+ENGINE_COUNTERS = {
+    "newsmt_batch_size_count": "engine_calls",
+    "newsmt_batch_size_sum": "rows",
+    "newsmt_engine_seconds_sum": "engine_seconds",
+    "newsmt_generated_tokens_total": "engine_tokens",
+}
 
 
-class ServerProcess:
-    """A server run as a subprocess on a free port; its log goes to a file."""
-
-    def __init__(self, name: str, argv: list[str], log_dir: Path, port: int | None = None) -> None:
-        self.name = name
-        self.port = port or free_port()
-        self.argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def __enter__(self) -> ServerProcess:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
-
-    def metrics(self, model: str) -> dict[str, float]:
-        """The server's per-model engine counters from its Prometheus endpoint (the port is in
-        its log): engine calls, rows, engine seconds, generated tokens. Empty if unreachable."""
-        import urllib.request
-
-        found = re.search(r"metrics on http://(\S+)/metrics", self.log_path.read_text("utf-8"))
-        if found is None:
-            return {}
-        try:
-            with urllib.request.urlopen(f"http://{found.group(1)}/metrics", timeout=5) as r:
-                text = r.read().decode()
-        except OSError:
-            return {}
-        wanted = {
-            "newsmt_batch_size_count": "engine_calls",
-            "newsmt_batch_size_sum": "rows",
-            "newsmt_engine_seconds_sum": "engine_seconds",
-            "newsmt_generated_tokens_total": "engine_tokens",
-        }
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            name, _, rest = line.partition("{")
-            if name in wanted and f'model="{model}"' in rest:
-                out[wanted[name]] = float(rest.rsplit(" ", 1)[1])
-        return out
-
-    def peak_rss_mib(self) -> float | None:
-        kib = proc_status_kib(self.pid, "VmHWM")
-        return None if kib is None else round(kib / 1024, 1)
-
-    def rss_mib(self) -> float | None:
-        kib = proc_status_kib(self.pid, "VmRSS")
-        return None if kib is None else round(kib / 1024, 1)
+def newsmt_server(name: str, model_dir: Path, log_dir: Path, *flags: str) -> ServerProcess:
+    """`newsmt serve` on `model_dir` on free ports (the metrics endpoint too), its log in
+    `log_dir`/NAME.log; as a context manager it starts it and waits until it is SERVING."""
+    return ServerProcess(
+        "--model-dir",
+        str(model_dir),
+        *flags,
+        name=name,
+        log=log_dir / f"{name}.log",
+        ready_timeout=600.0,
+    )
 
 
-def newsmt_argv(model_dir: Path, *extra: str) -> list[str]:
-    """`newsmt serve` from this interpreter's environment, on the port the process picks."""
-    script = Path(sys.executable).with_name("newsmt")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "newsmt.cli.main"]
-    # The metrics endpoint on a free port (0), not the default 9464 another server may hold.
-    serve = ["serve", "--port", "{port}", "--metrics-port", "0", "--model-dir", str(model_dir)]
-    return [*command, *serve, *extra]
+def engine_counters(server: ServerProcess, model: str) -> dict[str, float]:
+    """The server's per-model engine counters from its Prometheus endpoint: engine calls, rows,
+    engine seconds, generated tokens. Empty if unreachable."""
+    try:
+        text = scrape(server.metrics_port)
+    except OSError:
+        return {}
+    return {
+        ENGINE_COUNTERS[name]: value
+        for (name, labels), value in metric_values(text).items()
+        if name in ENGINE_COUNTERS and ("model", model) in labels
+    }
 
 
 def wait_until_loaded(server: ServerProcess, timeout: float = 600.0) -> list[dict[str, Any]]:
-    """Block until the server is SERVING and every model is loaded; return ListModels."""
+    """Block until every model of the server is loaded; return ListModels."""
     from newsmt.client import Client, NewsmtError
 
-    deadline = time.monotonic() + timeout
     with Client(server.address, timeout=10) as client:
-        while True:
+
+        def loaded() -> list[Any] | None:
             server.check_alive()
             try:
-                client.wait_until_serving(timeout=5)
                 models = client.list_models()
-                if all(m.loaded for m in models):
-                    return [
-                        {"name": m.name, "engine": m.engine, "state": m.state, "demo": m.demo}
-                        for m in models
-                    ]
             except NewsmtError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{server.name}: models not loaded after {timeout:.0f} s")
-            time.sleep(0.5)
+                return None
+            return models if all(m.loaded for m in models) else None
 
-
-def wait_until_serving(server: ServerProcess, timeout: float = 60.0) -> None:
-    from newsmt.client import Client, NewsmtError
-
-    deadline = time.monotonic() + timeout
-    with Client(server.address, timeout=5) as client:
-        while True:
-            server.check_alive()
-            try:
-                client.wait_until_serving(timeout=2)
-                return
-            except NewsmtError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        models = wait_for(loaded, timeout, interval=0.5, what=f"{server.name}: models loaded")
+    return [{"name": m.name, "engine": m.engine, "state": m.state, "demo": m.demo} for m in models]
 
 
 @dataclass

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from common import ROOT, median, timed
-from loadgen import ServerProcess, closed_loop, newsmt_argv, wait_until_loaded
+from loadgen import ServerProcess, closed_loop, newsmt_server, wait_until_loaded
 
 log = logging.getLogger("bench.overhead")
 
@@ -31,13 +32,6 @@ def identity_registry(out: Path) -> Path:
             lines.append('engine = "identity"')
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
-
-
-def wait_for_channel(address: str, timeout: float = 30.0) -> None:
-    import grpc
-
-    with grpc.insecure_channel(address) as channel:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
 def run(
@@ -59,15 +53,16 @@ def run(
         str(workers),
     ]
     runs: dict[str, list[Any]] = {"newsmt_identity": [], "grpc_echo": []}
-    with (
-        ServerProcess(
-            "newsmt-identity", newsmt_argv(model_dir, "--registry", str(registry)), log_dir
-        ) as a,
-        ServerProcess("grpc-echo", echo, log_dir) as b,
-    ):
+    with ExitStack() as servers_up:
         with timed("(c) start both servers"):
+            a = servers_up.enter_context(
+                newsmt_server("newsmt-identity", model_dir, log_dir, "--registry", str(registry))
+            )
+            # The echo server has no health service: it is ready once a channel connects.
+            b = servers_up.enter_context(
+                ServerProcess(argv=echo, name="grpc-echo", log=log_dir / "grpc-echo.log")
+            )
             listed = wait_until_loaded(a)
-            wait_for_channel(b.address)
         servers = {"newsmt_identity": a, "grpc_echo": b}
         for r in range(repeats):
             order = list(servers) if r % 2 == 0 else list(servers)[::-1]

@@ -241,7 +241,7 @@ def _service(b: dict[str, Any]) -> list[str]:
         "",
         f"`newsmt serve` as a subprocess ({loaded}; compute type "
         f"{b['engine_settings']['compute_type']}); "
-        f"defaults: {flag_text}; the only flag set is `--metrics-port 0` (a free port). "
+        f"defaults: {flag_text}; the only flag set is `--metrics-port`, on a free port. "
         f"Workload: {b['sentences']} seed sentences ({min(tokens)}-{max(tokens)} input tokens, "
         f"bounds {min(b['output_bounds'])}-{max(b['output_bounds'])} tokens), one per "
         f"`Translate` request (en->ru, source given), from C client threads, "

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from common import TRANSLATOR, Models, median, percentile, timed
-from loadgen import LoadRun, ServerProcess, closed_loop, newsmt_argv, wait_until_loaded
+from loadgen import (
+    LoadRun,
+    ServerProcess,
+    closed_loop,
+    engine_counters,
+    newsmt_server,
+    wait_until_loaded,
+)
 from raw import RawEngine, RawPass, diagnose, raw_pass
 
 log = logging.getLogger("bench.service")
@@ -104,7 +111,7 @@ def server_flags() -> dict[str, Any]:
         "grpc_workers": threads.grpc_workers,
         "intra_threads": threads.intra,
         "inter_threads": threads.inter,
-        "non_default": {"metrics_port": 0},
+        "non_default": {"metrics_port": "a free port"},
     }
 
 
@@ -117,10 +124,10 @@ class EngineWindow:
         self.before: dict[str, float] = {}
 
     def start(self) -> None:
-        self.before = self.server.metrics(TRANSLATOR)
+        self.before = engine_counters(self.server, TRANSLATOR)
 
     def stop(self) -> dict[str, float]:
-        after = self.server.metrics(TRANSLATOR)
+        after = engine_counters(self.server, TRANSLATOR)
         return {k: after[k] - self.before.get(k, 0.0) for k in after}
 
 
@@ -135,7 +142,7 @@ def run(
     #: Per load run: the server's own engine counters over that run (from /metrics).
     engine: dict[int, list[dict[str, float]]] = {c: [] for c in plan.concurrency}
     memory: dict[str, Any] = {}
-    with ServerProcess("newsmt", newsmt_argv(model_dir), log_dir) as server:
+    with newsmt_server("newsmt", model_dir, log_dir) as server:
         with timed("(b) newsmt serve: load every model"):
             listed = wait_until_loaded(server)
         memory["server_peak_rss_after_load_mib"] = server.peak_rss_mib()

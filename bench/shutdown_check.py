@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -23,38 +21,27 @@ from pathlib import Path
 
 from newsmt.client import Client
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root, for the scaffolding the bench shares with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import ROOT, ServerProcess
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsmt.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--metrics-port",
-            "-1",
-            "--model-dir",
-            str(args.model_dir),
-            "--shutdown-grace",
-            "1",
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-    )
-    address = f"127.0.0.1:{port}"
-    with Client(address) as client:
-        client.wait_until_serving(timeout=120)
+    server = ServerProcess(
+        "--model-dir",
+        str(args.model_dir),
+        "--shutdown-grace",
+        "1",
+        "--log-level",
+        "WARNING",
+        metrics=False,
+        quiet=False,  # its warnings, or a crash's traceback, show here
+    ).start()
+    address = server.address
     text = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
 
     def call() -> None:
@@ -67,9 +54,8 @@ def main() -> int:
     callers = [threading.Thread(target=call) for _ in range(2)]
     for t in callers:
         t.start()
-    time.sleep(4)
-    server.send_signal(signal.SIGTERM)
-    code = server.wait(60)
+    time.sleep(4)  # the signal must land mid-decode: that moment is what is checked
+    code = server.stop(signal.SIGTERM, timeout=60)
     for t in callers:
         t.join()
     print(f"server exit code: {code}")

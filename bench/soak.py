@@ -18,14 +18,11 @@ import json
 import math
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,11 +30,15 @@ from typing import Any
 import grpc
 
 from newsmt.client import Client, NewsmtError
-from newsmt.models.registry import Registry, resolve_compute_type
-from newsmt.models.store import ModelStore
+from newsmt.models.registry import Registry
+from newsmt.models.store import DemoSize, ModelStore, serving_compute_types
 from newsmt.pipeline.segment import sentences
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root, for the scaffolding the bench shares with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import ROOT, ServerProcess, metric_values, scrape
+
 #: Outcomes a kind of request may have without being an error.
 EXPECTED = {
     "invalid": {"INVALID_ARGUMENT"},
@@ -46,41 +47,22 @@ EXPECTED = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def ensure_models(model_dir: Path, size: str) -> None:
+def ensure_models(model_dir: Path, size: DemoSize) -> None:
+    """Every registry model on disk (a demo model of `size` where none is there), with the
+    CTranslate2 conversion the server loads on CPU."""
     store = ModelStore(model_dir)
     for spec in Registry.load().models.values():
-        local = store.locate(spec)
-        if local is None:
-            store.make_demo(spec, size=size)  # type: ignore[arg-type]
-            local = store.locate(spec)
-        assert local is not None
-        compute = resolve_compute_type(spec, "cpu")
-        if not store.is_converted(local, compute):
-            store.convert(local, compute)
+        store.ensure(spec, demo_size=size, compute_types=serving_compute_types(spec, "cpu"))
 
 
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(("newsmt_inflight_requests", "newsmt_queue_depth")):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
+def queue_state(metrics_port: int) -> dict[str, float]:
+    """The server's in-flight requests and per-model queue depths, as `name{labels}` -> value."""
+    state: dict[str, float] = {}
+    for (name, labels), value in metric_values(scrape(metrics_port)).items():
+        if name in {"newsmt_inflight_requests", "newsmt_queue_depth"}:
+            pairs = ",".join(f'{k}="{v}"' for k, v in sorted(labels))
+            state[name + (f"{{{pairs}}}" if pairs else "")] = value
+    return state
 
 
 class Traffic:
@@ -153,30 +135,19 @@ def main() -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ensure_models(args.model_dir, args.demo_size)
-    port, metrics_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsmt.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--metrics-port",
-            str(metrics_port),
-            "--model-dir",
-            str(args.model_dir),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
+    workdir = tempfile.TemporaryDirectory(prefix="newsmt-soak-")
+    server = ServerProcess(
+        "--model-dir",
+        str(args.model_dir),
+        "--log-level",
+        "WARNING",
+        log=Path(workdir.name) / "server.log",
+        ready_timeout=300.0,
     )
-    address = f"127.0.0.1:{port}"
+    address = server.address
     try:
+        server.start()
         with Client(address, timeout=60) as probe:
-            probe.wait_until_serving(timeout=300)
             demo = [m.name for m in probe.list_models() if m.demo]
         article = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
         traffic = Traffic(address, article, seed=1234)
@@ -186,7 +157,9 @@ def main() -> int:
 
         def sample() -> None:
             while not stop.is_set():
-                samples.append((time.monotonic() - started, rss_mb(server.pid)))
+                mib = server.rss_mib()
+                if mib is not None:
+                    samples.append((time.monotonic() - started, mib))
                 stop.wait(1.0)
 
         def client_loop() -> None:
@@ -203,15 +176,12 @@ def main() -> int:
             w.join()
         stop.set()
         sampler.join()
-        time.sleep(1.0)
-        state = scrape(metrics_port)
+        time.sleep(1.0)  # a second for the last calls to leave before the state is read
+        state = queue_state(server.metrics_port)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = server.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, stderr = server.communicate()
+        exit_code = server.stop()
+        log_text = server.log_path.read_text(errors="replace") if server.log_path else ""
+        workdir.cleanup()
 
     half = args.duration / 2
     second_half = [mb for t, mb in samples if t >= half]
@@ -242,12 +212,12 @@ def main() -> int:
             "second_half_growth": round(growth, 1),
         },
         "after_traffic": state,
-        "server_exit_code": server.returncode,
-        "server_errors_logged": sum(1 for line in stderr.splitlines() if " ERROR " in line),
+        "server_exit_code": exit_code,
+        "server_errors_logged": sum(1 for line in log_text.splitlines() if " ERROR " in line),
         "passed": growth < 50
         and not traffic.errors
         and all(v == 0 for v in state.values())
-        and server.returncode == 0,
+        and exit_code == 0,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

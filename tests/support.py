@@ -90,9 +90,28 @@ def metric(text: str, name: str, *, missing: float | None = None, **labels: str)
 # -- a server process ------------------------------------------------------------------------
 
 
+def proc_status_kib(pid: int, key: str) -> int | None:
+    """A `kB` field of /proc/PID/status (VmHWM = peak resident set, VmRSS = current); None
+    where the process is gone or the field is not there."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class ServerProcess:
     """`newsmt serve` as a child process on free ports, for tests and benchmarks that need a
-    real process (signals, exit codes, memory). Use as a context manager, or start()/stop()."""
+    real process (signals, exit codes, memory). Use as a context manager, or start()/stop().
+
+    `flags` follow `serve --host 127.0.0.1 --port P --metrics-port M`; `metrics=False` turns
+    the endpoint off (-1). `log` is the file its stdout and stderr go to (rewritten); without
+    one they are dropped, or, with `quiet=False`, left on this process's own. `argv` runs
+    another gRPC server instead (the bench's echo server): "{port}" in it becomes the port,
+    and it is ready once a channel to it connects rather than once its health says SERVING.
+    """
 
     def __init__(
         self,
@@ -101,44 +120,68 @@ class ServerProcess:
         log: Path | None = None,
         metrics: bool = True,
         command: Sequence[str] = NEWSMT,
+        name: str = "newsmt",
+        argv: Sequence[str] | None = None,
+        quiet: bool = True,
+        ready_timeout: float = 120.0,
     ) -> None:
+        self.name = name
         self.port = free_port()
-        self.metrics_port = free_port() if metrics else -1
+        self.metrics_port = free_port() if metrics and argv is None else -1
         self.address = f"127.0.0.1:{self.port}"
-        self.argv = [
-            *command,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--metrics-port",
-            str(self.metrics_port),
-            *flags,
-        ]
+        if argv is not None:
+            self.argv = [a.replace("{port}", str(self.port)) for a in argv]
+        else:
+            self.argv = [
+                *command,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--metrics-port",
+                str(self.metrics_port),
+                *flags,
+            ]
+        self.health = argv is None
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = log
+        self.quiet = quiet
+        self.ready_timeout = ready_timeout
         self._log: IO[Any] | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, ready_timeout: float = 120.0) -> ServerProcess:
-        """Start it and wait until its health service says SERVING."""
+    def start(self, *, ready_timeout: float | None = None) -> ServerProcess:
+        """Start it and wait until it is ready (see the class); RuntimeError if it exits
+        first, TimeoutError after `ready_timeout` (default: the constructor's)."""
         if self.log_path is not None:
-            self._log = self.log_path.open("ab")
+            self._log = self.log_path.open("wb")
+        output = self._log or (subprocess.DEVNULL if self.quiet else None)
         self.process = subprocess.Popen(
             self.argv,
-            stdout=self._log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
             env=self.env,
             cwd=ROOT,
         )
-        wait_for(self._serving, ready_timeout, interval=0.2, what=f"{self.address} SERVING")
+        timeout = self.ready_timeout if ready_timeout is None else ready_timeout
+        ready = self._serving if self.health else self._connects
+        wait_for(ready, timeout, interval=0.2, what=f"{self.name} at {self.address} ready")
         return self
 
+    def check_alive(self) -> None:
+        """RuntimeError, with the end of its log, if the process has exited."""
+        assert self.process is not None, "not started"
+        code = self.process.poll()
+        if code is None:
+            return
+        tail = ""
+        if self.log_path is not None and self.log_path.exists():
+            tail = ":\n" + self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.name} exited with {code}{tail}")
+
     def _serving(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"newsmt serve exited with {self.process.returncode}")
+        self.check_alive()
         from newsmt.client import Client
 
         try:
@@ -147,18 +190,40 @@ class ServerProcess:
         except Exception:
             return False
 
+    def _connects(self) -> bool:
+        self.check_alive()
+        import grpc
+
+        with grpc.insecure_channel(self.address) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=2)
+            except grpc.FutureTimeoutError:
+                return False
+        return True
+
     @property
     def pid(self) -> int:
-        assert self.process is not None
+        assert self.process is not None, "not started"
         return self.process.pid
+
+    def rss_mib(self) -> float | None:
+        """Its resident memory now, in MiB to 0.1 (None once it is gone)."""
+        kib = proc_status_kib(self.pid, "VmRSS")
+        return None if kib is None else round(kib / 1024, 1)
+
+    def peak_rss_mib(self) -> float | None:
+        """Its peak resident memory so far, in MiB to 0.1 (None once it is gone)."""
+        kib = proc_status_kib(self.pid, "VmHWM")
+        return None if kib is None else round(kib / 1024, 1)
 
     def send(self, signum: int) -> None:
         """Send a signal (SIGTERM, SIGKILL, ...) without waiting."""
-        assert self.process is not None
+        assert self.process is not None, "not started"
         self.process.send_signal(signum)
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        """Send `signum` and wait for the exit code (killed after `timeout`)."""
+        """Send `signum` unless it has exited, and return its exit code (it is killed after
+        `timeout` seconds). Safe to call more than once."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
@@ -174,7 +239,11 @@ class ServerProcess:
         return code
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop(signal.SIGKILL, 10)
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

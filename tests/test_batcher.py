@@ -13,6 +13,8 @@ from newsmt.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded
 from newsmt.engines.base import Engine
 from newsmt.scheduler.batcher import Batcher, BatcherConfig
 
+from .support import wait_for
+
 
 class RecordingEngine(Engine):
     """Echoes its input reversed, records each call, and can be held on a gate."""
@@ -40,7 +42,7 @@ class RecordingEngine(Engine):
         self.calls.append([list(row) for row in batch])
         if self.fail:
             raise RuntimeError("engine exploded on SECRET-TEXT")
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # the engine's work: call time is what the batcher measures
         return [list(reversed(row)) for row in batch]
 
 
@@ -153,13 +155,13 @@ def test_expired_work_is_dropped_before_the_engine() -> None:
     assert engine.entered.wait(5)  # the engine is now busy with the first request
     with pytest.raises(DeadlineExceeded):
         batcher.submit(rows(3, tag="late"), RequestContext(timeout=0.1), max_new_tokens=[5] * 3)
-    engine.gate.set()
-    blocker.join()
-    time.sleep(0.05)
-    assert all(not row[0].startswith("late") for call in engine.calls for row in call)
+    # Withdrawn at its deadline, while the engine is still busy.
     assert batcher.stats.dropped_deadline == 3
     assert batcher.queue_depth() == 0
-    batcher.close()
+    engine.gate.set()
+    blocker.join()
+    batcher.close()  # joins the worker: every engine call it will make has been made
+    assert all(not row[0].startswith("late") for call in engine.calls for row in call)
 
 
 def test_work_that_would_outlast_its_deadline_in_the_queue_is_refused_on_arrival() -> None:
@@ -178,7 +180,8 @@ def test_work_that_would_outlast_its_deadline_in_the_queue_is_refused_on_arrival
     )
     queued.start()
     assert engine.entered.wait(5)
-    time.sleep(0.05)
+    # The eleven rows were queued at once and the worker took one (max_batch_size 1).
+    assert batcher.queue_depth() == 10
     calls = len(engine.calls)
     started = time.monotonic()
     with pytest.raises(Overloaded) as info:
@@ -224,10 +227,7 @@ def test_cancelled_request_leaves_the_queue_and_costs_no_engine_call() -> None:
 
     t = threading.Thread(target=cancelled_call)
     t.start()
-    deadline = time.monotonic() + 5
-    while batcher.queue_depth() < 4 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert batcher.queue_depth() == 4
+    wait_for(lambda: batcher.queue_depth() == 4, 5, what="the 4 rows queued")
     ctx.cancel()
     t.join(5)
     assert isinstance(errors[0], Cancelled)
@@ -256,7 +256,7 @@ def test_full_queue_is_refused_with_a_retry_hint() -> None:
     background[0].start()
     assert engine.entered.wait(5)
     background[1].start()
-    time.sleep(0.05)
+    wait_for(lambda: batcher.queue_depth() == 4, 5, what="the 4 rows queued")
     with pytest.raises(Overloaded) as info:
         batcher.submit(rows(2), RequestContext(timeout=10), max_new_tokens=[5, 5])
     assert info.value.retry_after > 0
@@ -283,8 +283,7 @@ def test_many_timeouts_leave_no_state_behind() -> None:
         ctx = RequestContext(timeout=0.001)
         with pytest.raises((DeadlineExceeded, Cancelled)):
             batcher.submit(rows(5), ctx, max_new_tokens=[5] * 5)
-    time.sleep(0.2)
-    assert batcher.queue_depth() == 0
+    assert batcher.queue_depth() == 0  # each failed call took its rows out as it raised
     assert batcher.submit([["ok"]], RequestContext(timeout=5), max_new_tokens=[5]) == [["ok"]]
     batcher.close()
 
@@ -301,7 +300,7 @@ def test_long_output_bounds_do_not_hold_short_ones_hostage() -> None:
         )
     )
     t.start()
-    time.sleep(0.1)
+    assert engine.entered.wait(5)  # the worker took the request and called the engine
     engine.gate.set()
     t.join(10)
     assert result and result[0][5] == ["l"] * 40  # order kept, each routed back

@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from newsmt.client import Client
-
 from .conftest import ROOT, SEEDS
-
-NEWSMT = [sys.executable, "-m", "newsmt.cli.main"]
+from .support import NEWSMT, ServerProcess
 
 
 def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -24,12 +20,6 @@ def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [*NEWSMT, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, **kw
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_smoke_builds_demo_models_and_reports(tmp_path: Path) -> None:
@@ -119,29 +109,11 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
     registry = tmp_path / "registry.toml"
     text = (ROOT / "service/newsmt/models/registry.toml").read_text()
     registry.write_text(text.replace('task = "', 'engine = "identity"\ntask = "'))
-    port = free_port()
-    env = {**os.environ, "NEWSMT_REGISTRY": str(registry), "NEWSMT_LOG_FORMAT": "json"}
-    server = subprocess.Popen(
-        [
-            *NEWSMT,
-            "serve",
-            "--port",
-            str(port),
-            "--metrics-port",
-            "0",
-            "--model-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with Client(f"127.0.0.1:{port}", timeout=10) as client:
-            client.wait_until_serving(timeout=60)
-        health = cli("health", "--address", f"127.0.0.1:{port}")
+    env = {"NEWSMT_REGISTRY": str(registry), "NEWSMT_LOG_FORMAT": "json"}
+    log = tmp_path / "serve.log"
+    with ServerProcess("--model-dir", str(tmp_path), env=env, log=log, ready_timeout=60) as server:
+        address = server.address
+        health = cli("health", "--address", address)
         assert health.returncode == 0 and "SERVING" in health.stdout
         article = (SEEDS / "000_c5d375cfc53bbf9d.txt").read_text()
         translated = cli(
@@ -151,7 +123,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             "--from",
             "en",
             "--address",
-            f"127.0.0.1:{port}",
+            address,
             input=article,
         )
         assert translated.returncode == 0, translated.stderr
@@ -163,7 +135,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             "--format",
             "jsonl",
             "--address",
-            f"127.0.0.1:{port}",
+            address,
             str(SEEDS),
         )
         record = json.loads(jsonl.stdout.splitlines()[0])
@@ -172,7 +144,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             and record["source_language"] == "en"
             and record["models"] == ["opus-mt-en-es"]
         )
-        bad = cli("translate", "--to", "xx", "--address", f"127.0.0.1:{port}", input="Hello.")
+        bad = cli("translate", "--to", "xx", "--address", address, input="Hello.")
         assert bad.returncode == 1 and "target_language_code" in bad.stderr
         summary = cli(
             "summarize",
@@ -181,17 +153,12 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             "--max-sentences",
             "1",
             "--address",
-            f"127.0.0.1:{port}",
+            address,
             input="One. Two. Three.",
         )
         assert summary.returncode == 0 and summary.stdout.strip() == "One."
-        server.send_signal(signal.SIGTERM)
-        _, logs = server.communicate(timeout=30)
-        assert server.returncode == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
+        assert server.stop(signal.SIGTERM, timeout=30) == 0
+    logs = log.read_text()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(
         r.get("method") == "/newsmt.v1.TranslationService/Translate" and r.get("request_id")
@@ -199,7 +166,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
     )
     assert any("SIGTERM" in r["message"] for r in lines)
     assert "Anatoly Antonov" not in logs  # article text never reaches the log
-    down = cli("health", "--address", f"127.0.0.1:{port}", "--timeout", "1")
+    down = cli("health", "--address", address, "--timeout", "1")
     assert down.returncode == 1
 
 

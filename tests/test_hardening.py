@@ -18,6 +18,7 @@ from newsmt.server.app import NewsmtServer
 from newsmt.v1 import translation_pb2, translation_pb2_grpc
 
 from .conftest import build_tiny, running_server
+from .support import wait_for
 
 
 class Gated:
@@ -37,7 +38,7 @@ class Gated:
         self.entered.set()
         self.seen.extend("".join(row) for row in batch)
         self.open.wait(30)
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # the engine's work: how long a batch keeps it busy
         return self.inner(batch, **kw)
 
 
@@ -69,11 +70,9 @@ def test_admission_in_waves(small_server: tuple[NewsmtServer, str]) -> None:
                 )
                 for i in range(12)
             ]
-            rejected, done = [], []
-            deadline = time.monotonic() + 10
-            while len(rejected) < 8 and time.monotonic() < deadline:
-                rejected = [f for f in futures if f.done()]
-                time.sleep(0.01)
+            # The four admitted calls are held in the engine: only refusals can end now.
+            wait_for(lambda fs=futures: sum(f.done() for f in fs) >= 8, 10, what="8 refusals")
+            rejected = [f for f in futures if f.done()]
             assert len(rejected) == 8, f"wave {wave}: {len(rejected)} refused"
             assert time.monotonic() - started < 3, "refusals must be quick, not queued"
             for f in rejected:
@@ -105,15 +104,10 @@ def test_cancelled_while_queued_costs_no_engine_call(
         first = stub.Translate.future(translate_request("first in the engine."), timeout=30)
         assert gate.entered.wait(10)
         queued = stub.Translate.future(translate_request("CANCEL-ME while queued."), timeout=30)
-        deadline = time.monotonic() + 10
-        while batcher.queue_depth() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert batcher.queue_depth() == 1
+        wait_for(lambda: batcher.queue_depth() == 1, 10, what="the second call queued")
         queued.cancel()
-        deadline = time.monotonic() + 10
-        while batcher.queue_depth() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert batcher.queue_depth() == 0, "cancelled work must leave the queue at once"
+        # "At once": long before the engine frees up (it is held until the gate opens).
+        wait_for(lambda: batcher.queue_depth() == 0, 10, what="cancelled work out of the queue")
         gate.open.set()
         assert first.result(timeout=30).translations[0].translated_text == "first in the engine."
     assert not any("CANCEL-ME" in text for text in gate.seen)
@@ -149,9 +143,14 @@ def test_state_returns_to_zero_after_many_timeouts(small_server: tuple[NewsmtSer
         ]
         outcomes = [f.exception() for f in futures]
     assert any(o is not None for o in outcomes)
-    time.sleep(0.5)
-    assert server.admission.inflight == 0
-    assert all(m.batcher is None or m.batcher.queue_depth() == 0 for m in server.pool.models())
+    wait_for(
+        lambda: (
+            server.admission.inflight == 0
+            and all(m.batcher is None or m.batcher.queue_depth() == 0 for m in server.pool.models())
+        ),
+        10,
+        what="nothing admitted or queued",
+    )
     with Client(address) as client:
         assert client.translate(["still fine."], source="en", target="ru")[0].text == "still fine."
 
@@ -159,23 +158,21 @@ def test_state_returns_to_zero_after_many_timeouts(small_server: tuple[NewsmtSer
 def test_graceful_shutdown_under_load(tmp_path: Path) -> None:
     registry = Registry.load().with_engine("identity")
     with running_server(registry, model_dir=tmp_path, shutdown_grace=10) as (server, address):
+        # Held until the server is draining, so that all six are in flight when it starts.
         gate = Gated(server, "opus-mt-en-ru", delay=0.3)
-        gate.open.set()
         with Client(address, timeout=20, retries=0) as client, ThreadPoolExecutor(8) as pool:
             inflight = [
                 pool.submit(client.translate, [f"in flight {i}."], source="en", target="ru")
                 for i in range(6)
             ]
-            deadline = time.monotonic() + 5
-            while server.admission.inflight < 6 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_for(lambda: server.admission.inflight == 6, 5, what="six calls admitted")
             stopper = threading.Thread(target=server.stop, kwargs={"grace": 10})
             started = time.monotonic()
             stopper.start()
-            time.sleep(0.05)
-            assert client.health() == "NOT_SERVING"
+            wait_for(lambda: client.health() == "NOT_SERVING", 5, what="health NOT_SERVING")
             with pytest.raises(UnavailableError):
                 client.translate(["new work."], source="en", target="ru", timeout=5)
+            gate.open.set()
             # Everything accepted before the signal completes.
             assert [f.result(timeout=20)[0].text for f in inflight] == [
                 f"in flight {i}." for i in range(6)
@@ -317,7 +314,10 @@ def test_a_call_outliving_its_connections_age_is_not_cut(tmp_path: Path) -> None
             stub = translation_pb2_grpc.TranslationServiceStub(channel)
             call = stub.Translate.future(translate_request("Outlives its connection."), timeout=10)
             assert gate.entered.wait(5)
-            time.sleep(7)  # the age (1 s, plus grpc's jitter) and the old grace (0 + 5 s) pass
+            # The time is what is tested: the age (1 s, plus grpc's jitter) and the old grace
+            # (0 + 5 s) pass, and the call must still be running. It fails as soon as it ends.
+            with pytest.raises(grpc.FutureTimeoutError):
+                call.exception(timeout=7)
             gate.open.set()
             response = call.result(timeout=10)
             assert response.translations[0].translated_text == "Outlives its connection."

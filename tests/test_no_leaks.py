@@ -4,7 +4,6 @@ appear in no log line, status message, error detail, trailer or metric."""
 from __future__ import annotations
 
 import logging
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from newsmt.server.logs import JsonFormatter
 from newsmt.v1 import translation_pb2, translation_pb2_grpc
 
 from .conftest import running_server
+from .support import scrape
 
 SENTINEL = "ZQXJ-sentinel-4417"
 TEXT = f"The envoy said {SENTINEL} to reporters. Then {SENTINEL} again."
@@ -104,10 +104,7 @@ def test_sentinel_goes_nowhere(logs: Collect, tmp_path: Path) -> None:
                     timeout=5,
                 )
             )
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5
-        ) as r:
-            metrics = r.read().decode()
+        metrics = scrape(server.metrics_port)
     assert (
         len(seen) > 10
         and any("INVALID_ARGUMENT" in s for s in seen)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +15,7 @@ import pytest
 from newsmt.client import Client, NewsmtError
 
 from .conftest import ROOT
+from .support import ServerProcess, metric, scrape, wait_for
 
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -28,86 +24,49 @@ RETRYABLE = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Replica:
-    def __init__(self, registry: Path, model_dir: Path) -> None:
-        self.port = free_port()
-        self.log = model_dir / f"replica-{self.port}.log"
-        self._log_file = self.log.open("w")
-        env = {**os.environ, "NEWSMT_LOG_FORMAT": "json", "HF_HUB_OFFLINE": "1"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "newsmt.cli.main",
-                "serve",
-                "--port",
-                str(self.port),
-                "--metrics-port",
-                "-1",
-                "--model-dir",
-                str(model_dir),
-                "--registry",
-                str(registry),
-                "--shutdown-grace",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log_file,
+def served(replica: ServerProcess) -> int:
+    """Translate calls the replica answered OK, from its /metrics: the count goes up before
+    the answer leaves the server, so every call the client has back is in it."""
+    return int(
+        metric(
+            scrape(replica.metrics_port),
+            "newsmt_requests_total",
+            method="/newsmt.v1.TranslationService/Translate",
+            code="OK",
+            missing=0.0,  # no Translate answered yet
         )
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def served(self) -> int:
-        """Translate calls answered OK, from the access log once its writer has caught up (the
-        server writes log lines in batches, every 50 ms)."""
-        last = -1
-        while (count := self._count_served()) != last:
-            last = count
-            time.sleep(0.3)
-        return count
-
-    def _count_served(self) -> int:
-        lines = [
-            json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")
-        ]
-        return sum(
-            1 for r in lines if r.get("method", "").endswith("/Translate") and r.get("code") == "OK"
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
-        self._log_file.close()
+    )
 
 
 @pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
+def replicas(tmp_path: Path) -> Iterator[list[ServerProcess]]:
     registry = tmp_path / "registry.toml"
     text = (ROOT / "service/newsmt/models/registry.toml").read_text()
     registry.write_text(text.replace('task = "', 'engine = "identity"\ntask = "'))
-    started = [Replica(registry, tmp_path) for _ in range(3)]
+    started = [
+        ServerProcess(
+            "--model-dir",
+            str(tmp_path),
+            "--registry",
+            str(registry),
+            "--shutdown-grace",
+            "5",
+            name=f"replica {i}",
+            log=tmp_path / f"replica-{i}.log",
+            ready_timeout=60,
+        )
+        for i in range(3)
+    ]
     try:
         for r in started:
-            with Client(r.address, timeout=10) as probe:
-                probe.wait_until_serving(timeout=60)
+            r.start()
         yield started
     finally:
         for r in started:
-            r.stop()
+            r.stop(signal.SIGKILL, timeout=10)
 
 
-def test_round_robin_and_failover(replicas: list[Replica]) -> None:
+def test_round_robin_and_failover(replicas: list[ServerProcess]) -> None:
     a, b, c = replicas
     addresses = ",".join(r.address for r in replicas)
     outcomes: list[str] = []
@@ -126,21 +85,20 @@ def test_round_robin_and_failover(replicas: list[Replica]) -> None:
 
     with Client(addresses, timeout=10, retries=3) as client, ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: call(client, i), range(60)))
-        assert all(r.served() > 5 for r in replicas), [r.served() for r in replicas]  # spread
+        assert all(served(r) > 5 for r in replicas), [served(r) for r in replicas]  # spread
 
         # Kill one replica in the middle of a burst.
         burst = [pool.submit(call, client, 1000 + i) for i in range(200)]
-        time.sleep(0.2)
-        a.process.send_signal(signal.SIGKILL)
+        wait_for(lambda: sum(f.done() for f in burst) >= 20, 10, what="the burst under way")
+        a.send(signal.SIGKILL)
         for f in burst:
             f.result(timeout=30)
 
         # Drain another: it turns NOT_SERVING, finishes its work and exits; traffic moves on.
-        b.process.send_signal(signal.SIGTERM)
-        assert b.process.wait(timeout=30) == 0
-        before = c.served()
+        assert b.stop(signal.SIGTERM, timeout=30) == 0
+        before = served(c)
         list(pool.map(lambda i: call(client, i), range(2000, 2060)))
-        assert c.served() - before >= 60
+        assert served(c) - before >= 60
 
     assert "wrong" not in outcomes
     assert not [o for o in outcomes if o.startswith("lost")], outcomes

@@ -30,6 +30,7 @@ from newsmt.models.store import ModelStore
 from newsmt.server.auth import TokenAuth, Unauthenticated
 
 from .conftest import running_server
+from .support import wait_for
 
 TOKEN_A = "token-a-0123456789abcdef"
 TOKEN_B = "token-b-0123456789abcdef"
@@ -239,17 +240,18 @@ def test_rate_limit_isolates_an_abusive_client(tmp_path: Path) -> None:
                 t0 = time.monotonic()
                 polite.translate(["Hello."], source="en", target="ru")
                 baseline.append(time.monotonic() - t0)
-                time.sleep(0.06)
+                time.sleep(0.06)  # the polite pace (~16/s), within B's own 20/s: part of the test
             abusers = [threading.Thread(target=abuse) for _ in range(2)]
             for t in abusers:
                 t.start()
-            time.sleep(0.3)
+            # A's burst is spent and its limit bites before B's second round starts.
+            wait_for(lambda: refused[0] > 0, 5, what="the abuser refused")
             during = []
             for _ in range(10):  # 10 requests at ~16/s: within B's own limit
                 t0 = time.monotonic()
                 polite.translate(["Hello."], source="en", target="ru")
                 during.append(time.monotonic() - t0)
-                time.sleep(0.06)
+                time.sleep(0.06)  # the same polite pace
             stop.set()
             for t in abusers:
                 t.join(10)
