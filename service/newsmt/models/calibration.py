@@ -31,15 +31,14 @@ in the percentile. Percentiles interpolate linearly between order statistics (nu
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from newsmt.models.jsonfile import read_models, write_models
 
 CALIBRATION_NAME = "calibration.json"
 VERSION = 1
@@ -128,17 +127,7 @@ def low_confidence_threshold(
 
 def load_calibration(path: Path) -> dict[str, Calibration]:
     """The entries of a calibration file, by `ModelIdentity.key`, validated."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationError(f"calibration file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise CalibrationError(f"{path}: 'version' must be {VERSION}")
-    models = data.get("models")
-    if not isinstance(models, dict):
-        raise CalibrationError(f"{path}: 'models' must be an object")
+    models = read_models(path, VERSION, CalibrationError, "calibration file")
     return {key: _parse(key, value, f"{path}: models.{key}") for key, value in models.items()}
 
 
@@ -159,16 +148,7 @@ def write_calibration(path: Path, entries: Iterable[Calibration]) -> None:
         if entry.test_set is not None:
             item["test_set"] = entry.test_set
         models[entry.identity.key] = item
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": VERSION, "models": models}, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    write_models(path, VERSION, models)
 
 
 _KNOWN = {"model", "commit", "engine", "compute_type", "demo", "samples", "percentiles", "test_set"}

@@ -33,14 +33,13 @@ name files and sizes, never file content.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from newsmt.models.jsonfile import read_models, write_models
 
 LOCK_NAME = "newsmt.lock"
 VERSION = 1
@@ -145,46 +144,24 @@ def write_lock(path: Path, entries: Mapping[str, LockEntry]) -> None:
     """Write the lock atomically (a temporary file in the same folder, then a rename)."""
     for name, entry in entries.items():
         _check_entry(entry, f"{path}: models.{name}")
-    data = {
-        "version": VERSION,
-        "models": {
-            name: {
-                "repo": entry.repo,
-                "revision": entry.revision,
-                "commit": entry.commit,
-                "files": [
-                    {"path": f.path, "size": f.size, "sha256": f.sha256}
-                    for f in sorted(entry.files, key=lambda f: f.path)
-                ],
-            }
-            for name, entry in sorted(entries.items())
-        },
+    models = {
+        name: {
+            "repo": entry.repo,
+            "revision": entry.revision,
+            "commit": entry.commit,
+            "files": [
+                {"path": f.path, "size": f.size, "sha256": f.sha256}
+                for f in sorted(entry.files, key=lambda f: f.path)
+            ],
+        }
+        for name, entry in sorted(entries.items())
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    write_models(path, VERSION, models)
 
 
 def read_lock(path: Path) -> dict[str, LockEntry]:
     """The entries of a lock file, validated."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LockError(f"lock file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LockError(f"{path}: not valid JSON ({type(exc).__name__})") from None
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise LockError(f"{path}: 'version' must be {VERSION}")
-    models = data.get("models")
-    if not isinstance(models, dict):
-        raise LockError(f"{path}: 'models' must be an object")
+    models = read_models(path, VERSION, LockError, "lock file")
     return {name: _parse_entry(value, f"{path}: models.{name}") for name, value in models.items()}
 
 
