@@ -93,6 +93,18 @@ def translate(
     return render(doc, outputs), applied, missed, finals
 
 
+def term_present(terms: Glossary, source: str, text: str) -> bool:
+    """Whether the target (or, for a kept term, the term itself) of glossary entry `source`
+    is in `text`."""
+    for entry in terms.entries:
+        if entry.source == source:
+            wanted = entry.target or entry.source
+            if entry.target or not entry.ignore_case:
+                return wanted in text
+            return wanted.lower() in text.lower()
+    raise KeyError(source)
+
+
 def identity_round_trip(source: str, fmt: str, terms: Glossary | None = None) -> str:
     doc = parse(source, fmt, "en")  # type: ignore[arg-type]
     return translate(doc, identity, terms)[0].text

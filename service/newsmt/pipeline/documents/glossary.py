@@ -123,6 +123,8 @@ def apply(
         a, b = _clean(output, links, found, m, kept=not m.entry.target)
         if a >= b or wanted in output[a:b]:
             continue
+        if _words(output[a:b]) > 2 * max(_words(m.text), _words(wanted)):
+            continue  # far more output than a term: the alignment is not to be trusted here
         output, links = align.replace(output, links, a, b, wanted, (m.start, m.end))
     # Per entry source, every string some occurrence wants (ignore_case may match several
     # spellings of a kept term): applied when any of them is in the final output.
@@ -139,6 +141,10 @@ def apply(
         for s in result.applied
     ), "a glossary term was reported applied without its target in the output"
     return result
+
+
+def _words(text: str) -> int:
+    return len(text.split())
 
 
 def _clean(

@@ -88,6 +88,8 @@ OPAQUE = frozenset(
     ]
 )
 OPAQUE_TEXT = frozenset({"code", "kbd", "samp", "var"})
+#: Inside these, text is never shown to the model, even inside an opaque element that is.
+_RAW_TEXT = frozenset({"script", "style", "noscript", "template", "textarea", "svg", "math"})
 #: Opaque elements that are blocks of their own (break the sentence around them).
 OPAQUE_BLOCK = frozenset({"pre", "template"})
 VOID_ELEMENTS = frozenset(
@@ -198,9 +200,10 @@ class _Opaque:
     name: str
     start: int
     mode: str  # "text" (an atom the model sees), "void", or "block"
-    depth: int = 1
-    stack_size: int = 0
-    parts: list[str] | None = None
+    #: Elements open inside it.
+    inner: list[str]
+    #: The text the model sees (mode "text").
+    parts: list[str] | None
 
 
 class _Parser:
@@ -229,36 +232,29 @@ class _Parser:
         """Feed `token` to the open opaque element; False when it ends that element first."""
         op = self.opaque
         assert op is not None
-        if token.kind == "start" and token.tag == op.name:
-            op.depth += 1
-        elif token.kind == "end" and token.tag == op.name:
-            op.depth -= 1
-            if op.depth == 0:
+        if token.kind == "start":
+            if token.tag not in VOID_ELEMENTS:
+                op.inner.append(token.tag)
+        elif token.kind == "end":
+            if token.tag in op.inner:
+                del op.inner[len(op.inner) - 1 - op.inner[::-1].index(token.tag) :]
+            elif token.tag == op.name:
                 self._end_opaque(end)
-        elif (
-            token.kind == "end"
-            and op.mode != "block"
-            and (token.tag not in INLINE or token.tag in self.names[: op.stack_size])
-        ):
-            # An enclosing element ends: so does the opaque one, before this end tag.
-            self._end_opaque(token.start)
-            return False
-        elif op.parts is not None and token.kind == "data":
-            op.parts.append(token.data)
-        elif op.parts is not None and token.kind == "ref":
-            op.parts.append(html.unescape(self.source[token.start : end]))
+            elif op.mode != "block" and (token.tag not in INLINE or token.tag in self.names):
+                # An element open around it ends: so does the opaque one, before this tag.
+                self._end_opaque(token.start)
+                return False
+        elif op.parts is not None and not _RAW_TEXT.intersection(op.inner):
+            if token.kind == "data":
+                op.parts.append(token.data)
+            elif token.kind == "ref":
+                op.parts.append(html.unescape(self.source[token.start : end]))
         return True
 
     def _start_opaque(self, token: _Token, end: int, mode: str) -> None:
         if mode == "block":
             self._flush(token.start)
-        self.opaque = _Opaque(
-            token.tag,
-            token.start,
-            mode,
-            stack_size=len(self.names),
-            parts=[] if mode == "text" else None,
-        )
+        self.opaque = _Opaque(token.tag, token.start, mode, [], [] if mode == "text" else None)
         if token.kind == "startend" or token.tag in VOID_ELEMENTS:
             self._end_opaque(end)
 

@@ -74,6 +74,8 @@ class Protected:
     markup: str | None
     #: Offset of `markup` in `Document.source` (-1 when `markup` is None).
     source_at: int
+    #: For "code": index of the enclosing mark in `Unit.marks` (its tags must stay inside it).
+    parent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

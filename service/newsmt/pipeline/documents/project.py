@@ -9,9 +9,10 @@ to the word boundary nearest its relative position: nesting is exactly the sourc
 dropped, and the unit is reported degraded.
 
 Protected spans are placed by finding their text in the output: each occurrence is emitted as
-written in the source (entities, escapes, an inline ``<code>`` element with its tags). An
-inline opaque element whose text the translation lost is inserted at its relative position, so
-that no tag is ever dropped.
+written in the source (entities, escapes, an inline ``<code>`` element with its tags). An inline
+opaque element (an *atom*) carries tags, so it must also stay inside the same mark as in the
+source: where its occurrence breaks the nesting, the unit falls back. An atom whose text the
+translation lost is inserted at its relative position, so that no tag is ever dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ _SNAP = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w")
 
 
+@dataclass(frozen=True, slots=True)
+class _Occurrence:
+    start: int
+    end: int
+    span: Protected
+
+
 @dataclass(slots=True)
 class _Node:
     start: int
@@ -48,15 +56,15 @@ class _Node:
 class _Text:
     """The output text with its protected occurrences and the word units tags snap to."""
 
-    def __init__(self, out: str, occurrences: list[tuple[int, int, str | None]]) -> None:
+    def __init__(self, out: str, occurrences: list[_Occurrence]) -> None:
         self.out = out
         self.occurrences = occurrences
         units = [
             (m.start(), m.end())
             for m in _SNAP.finditer(out)
-            if not any(m.start() < e and s < m.end() for s, e, _ in occurrences)
+            if not any(m.start() < o.end and o.start < m.end() for o in occurrences)
         ]
-        units.extend((s, e) for s, e, _ in occurrences)
+        units.extend((o.start, o.end) for o in occurrences)
         units.sort()
         self.starts = [s for s, _ in units]
         self.ends = [e for _, e in units]
@@ -64,6 +72,7 @@ class _Text:
         words = [(s, e) for s, e in units if _WORD.search(out, s, e)] or units
         self.word_starts = [s for s, _ in words]
         self.word_ends = [e for _, e in words]
+        self.word_start_set = set(self.word_starts)
 
     def snap_start(self, x: int) -> int:
         """The start of the word unit containing `x`, or of the next one."""
@@ -105,20 +114,20 @@ class _Text:
         return min(best, key=lambda e: (abs(e - q), e))
 
 
-def occurrences(unit: Unit, out: str) -> tuple[list[tuple[int, int, str | None]], list[Protected]]:
+def occurrences(unit: Unit, out: str) -> tuple[list[_Occurrence], list[Protected]]:
     """Where each protected span's text is in `out` (the k-th span with a given text takes its
-    k-th free occurrence; longer texts claim first), and the atoms whose text is missing."""
-    found: list[tuple[int, int, str | None]] = []
+    k-th free occurrence, not glued to a word; longer texts claim first), and the atoms whose
+    text is missing."""
+    found: list[_Occurrence] = []
     missing: list[Protected] = []
     taken: list[tuple[int, int]] = []
     cursors: dict[str, int] = {}
-    spans = sorted(unit.protected, key=lambda p: (-(p.end - p.start), p.start))
-    for p in spans:
+    for p in sorted(unit.protected, key=lambda p: (-(p.end - p.start), p.start)):
         text = unit.text[p.start : p.end]
         at = next(
             (
                 x
-                for x in protect.find_all(out, text)
+                for x in protect.find_all(out, text, glued=protect.glued(unit.text, p.start, p.end))
                 if x >= cursors.get(text, 0)
                 and not any(x < e and s < x + len(text) for s, e in taken)
             ),
@@ -130,9 +139,8 @@ def occurrences(unit: Unit, out: str) -> tuple[list[tuple[int, int, str | None]]
             continue
         cursors[text] = at + len(text)
         taken.append((at, at + len(text)))
-        found.append((at, at + len(text), p.markup))
-    found.sort()
-    missing.sort(key=lambda p: p.start)
+        found.append(_Occurrence(at, at + len(text), p))
+    found.sort(key=lambda o: o.start)
     return found, missing
 
 
@@ -157,7 +165,7 @@ def render_unit(
             parts: list[str] = []
             _emit(root, text, escape, parts)
             return "".join(parts), False
-    return _fallback(unit, text, missing, escape, markup_of), True
+    return _fallback(unit, out, found, missing, escape, markup_of), True
 
 
 def _place(
@@ -205,7 +213,16 @@ def _place(
             return None
         parent = root if v.parent is None else nodes[v.parent]
         parent.children.append(_Node(q, q, markup_of(v.markup, v.source_at), "", v.source_at, True))
-    return root if _settle(root) else None
+    if not _settle(root):
+        return None
+    for o in text.occurrences:  # an atom's tags stay inside the same mark as in the source
+        if o.span.kind == "code":
+            parent = root if o.span.parent is None else nodes[o.span.parent]
+            if parent.point or not (parent.start <= o.start and o.end <= parent.end):
+                return None
+            if any(not c.point and c.start < o.end and o.start < c.end for c in parent.children):
+                return None
+    return root
 
 
 def _settle(node: _Node) -> bool:
@@ -285,54 +302,108 @@ def _emit_text(text: _Text, x: int, y: int, escape: Escape) -> str:
     """``out[x:y]``, escaped, with protected occurrences as written in the source."""
     parts: list[str] = []
     at = x
-    for s, e, markup in text.occurrences:
-        if s < at or e > y:
+    for o in text.occurrences:
+        if o.start < at or o.end > y:
             continue
-        if s > at:
-            parts.append(escape(text.out[at:s], at == 0))
-        parts.append(markup if markup is not None else escape(text.out[s:e], s == 0))
-        at = e
+        if o.start > at:
+            parts.append(escape(text.out[at : o.start], at == 0))
+        markup = o.span.markup
+        parts.append(
+            markup if markup is not None else escape(text.out[o.start : o.end], o.start == 0)
+        )
+        at = o.end
     if y > at:
         parts.append(escape(text.out[at:y], at == 0))
     return "".join(parts)
 
 
 def _fallback(
-    unit: Unit, text: _Text, missing: list[Protected], escape: Escape, markup_of: MarkupOf
+    unit: Unit,
+    out: str,
+    found: list[_Occurrence],
+    missing: list[Protected],
+    escape: Escape,
+    markup_of: MarkupOf,
 ) -> str:
-    """Every tag in source order at the word boundary nearest its relative position."""
-    # (source order, text position, opening tag, markup, is a lost atom, mark with text)
-    events: list[tuple[int, int, bool, str, bool, int]] = []
+    """Every tag in source order at the word boundary nearest its relative position.
+
+    Atoms found in the output are anchors: the tags before one in the source go before it, the
+    tags after it after. Atoms found out of source order cannot all be anchors: those that
+    break the order are inserted at their relative position like lost ones."""
+    anchors: list[_Occurrence] = []
+    for o in sorted((o for o in found if o.span.kind == "code"), key=lambda o: o.span.source_at):
+        if not anchors or o.start >= anchors[-1].end:
+            anchors.append(o)
+        else:
+            missing = [*missing, o.span]
+    kept = {id(o) for o in anchors}
+    text = _Text(out, [o for o in found if o.span.kind != "code" or id(o) in kept])
+    # (source order, text position, opening tag, markup, kind, mark index); kind: 0 tag,
+    # 1 lost atom, 2 anchor (position = index into anchors)
+    events: list[tuple[int, int, bool, str, int, int]] = []
     for i, m in enumerate(unit.marks):
         s, e = _trim(unit.text, m.start, m.end)
         has_text = i if s < e else -1
         if m.open:
-            events.append((m.open_at, m.start, True, markup_of(m.open, m.open_at), False, has_text))
+            events.append((m.open_at, m.start, True, markup_of(m.open, m.open_at), 0, has_text))
         if m.close:
-            events.append(
-                (m.close_at, m.end, False, markup_of(m.close, m.close_at), False, has_text)
-            )
+            events.append((m.close_at, m.end, False, markup_of(m.close, m.close_at), 0, has_text))
     for v in unit.voids:
-        events.append((v.source_at, v.at, False, markup_of(v.markup, v.source_at), False, -1))
+        events.append((v.source_at, v.at, False, markup_of(v.markup, v.source_at), 0, -1))
     for p in missing:
-        events.append((p.source_at, p.start, False, p.markup or "", True, -1))
+        events.append((p.source_at, p.start, False, p.markup or "", 1, -1))
+    for j, o in enumerate(anchors):
+        events.append((o.span.source_at, o.span.start, False, o.span.markup or "", 2, j))
     events.sort(key=lambda e: e[0])
-    out = text.out
     n, size = len(out), max(1, len(unit.text))
+    # Between anchors: each event's bounds are the anchors before and after it in the source.
+    upper: list[int] = [n] * len(events)
+    bound = n
+    for k in range(len(events) - 1, -1, -1):
+        if events[k][4] == 2:
+            bound = anchors[events[k][5]].start
+        upper[k] = bound
+    # Source word i goes to output word i * |output words| // |source words|: monotone, and a
+    # tag before (after) a source word goes before (after) the output word it maps to.
+    source_words = [m.span() for m in _SNAP.finditer(unit.text) if _WORD.search(m.group())]
+    starts, ends = [a for a, _ in source_words], [b for _, b in source_words]
+    out_starts, out_ends = text.word_starts, text.word_ends
+
+    def place(position: int, opening: bool) -> int:
+        if not source_words or not out_starts:
+            return text.nearest(round(position * n / size), opening=opening)
+        if opening:
+            i = bisect.bisect_left(starts, position)
+            return out_starts[i * len(out_starts) // len(starts)] if i < len(starts) else n
+        i = bisect.bisect_right(ends, position) - 1
+        return out_ends[i * len(out_ends) // len(ends)] if i >= 0 else 0
+
     parts: list[str] = []
     at = 0
     opened: dict[int, int] = {}
-    for _, position, opening, markup, atom, mark in events:
-        q = text.nearest(round(position * n / size), opening=opening)
-        q = max(q, at)
-        if mark >= 0 and opening:
-            opened[mark] = q
-        elif mark in opened:  # a mark around text keeps at least one word
-            q = max(q, text.snap_end(text.snap_start(opened[mark]) + 1))
+    for k, (_, position, opening, markup, kind, index) in enumerate(events):
+        if kind == 2:
+            anchor = anchors[index]
+            parts.append(_emit_text(text, at, anchor.start, escape))
+            parts.append(markup)
+            at = anchor.end
+            continue
+        q = place(position, opening)
+        if index >= 0 and not opening and index in opened:
+            # A mark around text keeps at least one word.
+            q = max(q, text.snap_end(text.snap_start(opened[index]) + 1))
+        q = max(min(q, upper[k]), at)
+        if opening and q not in text.word_start_set:
+            # Never glue an opening tag to what was just emitted ("*a**b*" reads as strong).
+            i = bisect.bisect_left(text.word_starts, q)
+            if i < len(text.word_starts) and text.word_starts[i] <= upper[k]:
+                q = text.word_starts[i]
+        if index >= 0 and opening:
+            opened[index] = q
         if q > at:
             parts.append(_emit_text(text, at, q, escape))
             at = q
-        if atom:  # a lost inline element comes back as a word of its own
+        if kind == 1:  # a lost inline element comes back as a word of its own
             before = " " if q > 0 and not out[q - 1].isspace() else ""
             after = " " if q < n and not out[q].isspace() else ""
             parts.append(before + markup + after)
