@@ -114,7 +114,8 @@ VOID_ELEMENTS = frozenset(
 TRANSLATED_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label")
 
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
-_WORDS_AND_SPACES = re.compile(r"[ \t\n\r\f]+|[^ \t\n\r\f]+")
+#: Whitespace that HTML shows otherwise than written: runs, and any tab or line break.
+_COLLAPSE = re.compile(r"[ \t\n\r\f]{2,}|[\t\n\r\f]")
 # As html.parser's own (Python 3.11) patterns, to find where each attribute value is.
 _TAG_NAME = re.compile(r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
 _ATTRIBUTE = re.compile(
@@ -327,14 +328,23 @@ class _Parser:
     def _data(self, token: _Token, end: int) -> None:
         data, at = token.data, token.start
         if self.source.startswith(data, at):
-            for m in _WORDS_AND_SPACES.finditer(data):
-                if m.group()[0] in " \t\n\r\f":
-                    self.block.space(at + m.start(), at + m.end())
-                else:
-                    self.block.text(m.group(), at + m.start())
+            pos = 0
+            for m in _COLLAPSE.finditer(data):
+                self._words(data[pos : m.start()], at + pos)
+                self.block.space(at + m.start(), at + m.end())
+                pos = m.end()
+            self._words(data[pos:], at + pos)
             at += len(data)
         if at < end:  # bytes the tokenizer passed over: keep them, untranslated
             self.block.void(self.source[at:end], at)
+
+    def _words(self, chunk: str, at: int) -> None:
+        """Text whose only whitespace is single spaces: copied as it is, but for a space at
+        its start where one is already (or nothing is yet)."""
+        if chunk[:1] == " ":
+            self.block.space(at, at + 1)
+            chunk, at = chunk[1:], at + 1
+        self.block.text(chunk, at)
 
     def _reference(self, start: int, end: int) -> None:
         raw = self.source[start:end]

@@ -21,13 +21,15 @@ _TLDS = (
     "com|org|net|edu|gov|mil|int|info|biz|io|ai|app|dev|co|me|tv|news|eu|uk|us|ca|au|de|fr|"
     "es|it|nl|ru|su|ua|by|kz|mx|ar|cl|br|pt|ch|at|be|se|no|fi|dk|pl|cz|jp|cn|in|tr|gr"
 )
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("url", re.compile(r"(?<![\w@])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)),
-    ("email", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("handle", re.compile(r"(?<![\w@./])@\w+(?:@[\w-]+(?:\.[\w-]+)+)?")),
-    ("hashtag", re.compile(r"(?<![\w#&])#\w*[^\W\d_]\w*")),
+#: (kind, a string the text must contain for the pattern to match anything, pattern)
+_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("url", "", re.compile(r"(?<![\w@])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)),
+    ("email", "@", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("handle", "@", re.compile(r"(?<![\w@./])@\w+(?:@[\w-]+(?:\.[\w-]+)+)?")),
+    ("hashtag", "#", re.compile(r"(?<![\w#&])#\w*[^\W\d_]\w*")),
     (
         "domain",
+        ".",
         re.compile(
             rf"(?<![\w@./-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})"
             r"(?![\w-])(?:/[^\s<>\"'`]*)?",
@@ -51,7 +53,11 @@ def find_spans(text: str) -> list[Span]:
     """The protected spans of `text`, in order, not overlapping (the earliest, then longest,
     wins)."""
     found: list[Span] = []
-    for kind, pattern in _PATTERNS:
+    for kind, needle, pattern in _PATTERNS:
+        if needle and needle not in text:
+            continue
+        if kind == "url" and "://" not in text and "www." not in text.lower():
+            continue
         for m in pattern.finditer(text):
             end = _trim(text, m.start(), m.end()) if kind in {"url", "domain"} else m.end()
             if end > m.start():
