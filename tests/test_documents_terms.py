@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -164,7 +167,9 @@ def test_terms_inside_protected_spans_are_not_matched() -> None:
     assert [m.start for m in found] == [21]
 
 
-def _apply(text: str, out: str, links: tuple[TokenLink, ...] | None, terms: Glossary):  # type: ignore[no-untyped-def]
+def _apply(
+    text: str, out: str, links: tuple[TokenLink, ...] | None, terms: Glossary
+) -> glossary_module.Applied:
     return glossary_module.apply(text, out, links, terms.match(text))
 
 
@@ -220,19 +225,19 @@ words = st.sampled_from(["Apple", "apple", "Fed", "Reuters", "bank", "the", "of"
 def test_applied_and_missed_always_tell_the_truth(
     source_words: list[str],
     out_words: list[str],
-    entries: list,
-    rnd,  # type: ignore[no-untyped-def]
+    entries: list[tuple[str, str, bool]],
+    rnd: random.Random,
 ) -> None:
     text, out = " ".join(source_words), " ".join(out_words)
-    source_tokens = [(m.start(), m.end()) for m in protect.re.finditer(r"\S+", text)]
+    source_tokens = [w.span() for w in re.finditer(r"\S+", text)]
     links = []
-    for m in protect.re.finditer(r"\S+", out):
+    for w in re.finditer(r"\S+", out):
         s, e = rnd.choice(source_tokens)
-        links.append(TokenLink(m.start(), m.end(), s, e))
+        links.append(TokenLink(w.start(), w.end(), s, e))
     terms = Glossary([Entry(s, t, c) for s, t, c in entries])
     matches = terms.match(text)
     result = glossary_module.apply(text, out, tuple(links), matches)
-    wanted = {m.entry.source: [] for m in matches}  # type: ignore[var-annotated]
+    wanted: dict[str, list[str]] = {m.entry.source: [] for m in matches}
     for m in matches:
         wanted[m.entry.source].append(m.wanted)
     assert set(result.applied) | set(result.missed) == set(wanted)

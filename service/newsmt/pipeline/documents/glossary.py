@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from newsmt.pipeline.documents import align
 from newsmt.pipeline.documents.model import Alignment, TokenLink
@@ -176,7 +177,17 @@ def _clean(
     return (a, b)
 
 
-def merge_reports(reports: Iterable[Applied]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+class Report(Protocol):
+    """Anything with a unit's applied and missed terms (`Applied`, `finish.Finished`)."""
+
+    @property
+    def applied(self) -> tuple[str, ...]: ...
+
+    @property
+    def missed(self) -> tuple[str, ...]: ...
+
+
+def merge_reports(reports: Iterable[Report]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The applied and missed terms of a whole document from its units' reports: a term applied
     in any unit has its target in the document's output, so it is applied; the rest of the
     matched terms are missed."""
