@@ -3,6 +3,8 @@ scrambling engines keep every tag, link, opaque element and protected span."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from newsmt.pipeline.documents import Entry, Glossary, parse, render
@@ -106,6 +108,30 @@ def test_plain_units_are_todays_sentences_and_render_joins_like_today(source: st
     rendered = render(doc, outputs)
     assert rendered.text == "".join(f"<{p.text}> & more" if p.translate else p.text for p in pieces)
     assert not rendered.markup_degraded
+
+
+@pytest.mark.parametrize(("fmt", "source"), ALL)
+def test_unit_offsets_are_in_order_and_cover_their_text(fmt: str, source: str) -> None:
+    doc = parse(source, fmt, "en")  # type: ignore[arg-type]
+    sentences = [u for u in doc.units if u.kind == "sentence"]
+    assert [u.index for u in doc.units] == list(range(len(doc.units)))
+    assert [u.source_start for u in doc.units] == sorted(u.source_start for u in doc.units)
+    for a, b in itertools.pairwise(sentences):
+        assert a.source_end <= b.source_start
+    for unit in doc.units:
+        assert 0 <= unit.source_start < unit.source_end <= len(source)
+        assert unit.text and unit.text == unit.text.strip()
+        if fmt == "plain":
+            assert source[unit.source_start : unit.source_end] == unit.text
+        for m in unit.marks:
+            assert 0 <= m.start <= m.end <= len(unit.text)
+            if m.open:
+                assert source[m.open_at : m.open_at + len(m.open)] == m.open
+            if m.close:
+                assert source[m.close_at : m.close_at + len(m.close)] == m.close
+        for v in unit.voids:
+            assert 0 < v.at < len(unit.text)
+            assert source[v.source_at : v.source_at + len(v.markup)] == v.markup
 
 
 def test_pysbd_break_inside_a_url_is_joined_into_one_unit() -> None:
