@@ -8,12 +8,14 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from newsmt.pipeline.documents import (
     Document,
     Glossary,
     Rendered,
     TokenLink,
+    UnitOutput,
     diagonal,
     merge_reports,
     parse,
@@ -76,7 +78,7 @@ def translate(
 ) -> tuple[Rendered, tuple[str, ...], tuple[str, ...], list[tuple[str, tuple[int, ...]]]]:
     """Run every unit through `translator` the way the pipeline will: repair protected spans,
     apply the glossary, render. Also returns each unit's final text and missing spans."""
-    outputs = []
+    outputs: list[UnitOutput | None] = []
     reports = []
     finals: list[tuple[str, tuple[int, ...]]] = []
     for unit in doc.units:
@@ -89,8 +91,20 @@ def translate(
         outputs.append(done.output)
         reports.append(done)
         finals.append((done.output[0], done.protected_missing))
-    applied, missed = merge_reports(reports)  # type: ignore[arg-type]
+    applied, missed = merge_reports(reports)
     return render(doc, outputs), applied, missed, finals
+
+
+def term_present(terms: Glossary, source: str, text: str) -> bool:
+    """Whether the target (or, for a kept term, the term itself) of glossary entry `source`
+    is in `text`."""
+    for entry in terms.entries:
+        if entry.source == source:
+            wanted = entry.target or entry.source
+            if entry.target or not entry.ignore_case:
+                return wanted in text
+            return wanted.lower() in text.lower()
+    raise KeyError(source)
 
 
 def identity_round_trip(source: str, fmt: str, terms: Glossary | None = None) -> str:
@@ -163,7 +177,7 @@ def markdown_marks(text: str) -> Counter[tuple[str, ...]]:
     images by source, code spans by content, raw HTML, block tokens."""
     found: Counter[tuple[str, ...]] = Counter()
 
-    def walk(tokens: list) -> None:  # type: ignore[type-arg]
+    def walk(tokens: list[Token]) -> None:
         for t in tokens:
             if t.type in ("text", "softbreak", "text_special", "inline"):
                 pass

@@ -3,6 +3,8 @@ scrambling engines keep every tag, link, opaque element and protected span."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from newsmt.pipeline.documents import Entry, Glossary, parse, render
@@ -16,6 +18,7 @@ from .documents_fakes import (
     markdown_marks,
     scrambled,
     scrambled_unaligned,
+    term_present,
     translate,
     upper,
 )
@@ -105,6 +108,30 @@ def test_plain_units_are_todays_sentences_and_render_joins_like_today(source: st
     rendered = render(doc, outputs)
     assert rendered.text == "".join(f"<{p.text}> & more" if p.translate else p.text for p in pieces)
     assert not rendered.markup_degraded
+
+
+@pytest.mark.parametrize(("fmt", "source"), ALL)
+def test_unit_offsets_are_in_order_and_cover_their_text(fmt: str, source: str) -> None:
+    doc = parse(source, fmt, "en")  # type: ignore[arg-type]
+    sentences = [u for u in doc.units if u.kind == "sentence"]
+    assert [u.index for u in doc.units] == list(range(len(doc.units)))
+    assert [u.source_start for u in doc.units] == sorted(u.source_start for u in doc.units)
+    for a, b in itertools.pairwise(sentences):
+        assert a.source_end <= b.source_start
+    for unit in doc.units:
+        assert 0 <= unit.source_start < unit.source_end <= len(source)
+        assert unit.text and unit.text == unit.text.strip()
+        if fmt == "plain":
+            assert source[unit.source_start : unit.source_end] == unit.text
+        for m in unit.marks:
+            assert 0 <= m.start <= m.end <= len(unit.text)
+            if m.open:
+                assert source[m.open_at : m.open_at + len(m.open)] == m.open
+            if m.close:
+                assert source[m.close_at : m.close_at + len(m.close)] == m.close
+        for v in unit.voids:
+            assert 0 < v.at < len(unit.text)
+            assert source[v.source_at : v.source_at + len(v.markup)] == v.markup
 
 
 def test_pysbd_break_inside_a_url_is_joined_into_one_unit() -> None:
@@ -268,13 +295,13 @@ def test_html_invariants_under_scrambling(source: str, name: str) -> None:
     for unit, (_, missing) in zip(doc.units, finals, strict=True):
         for i, p in enumerate(unit.protected):
             if p.kind == "code":
-                assert p.markup in rendered.text  # opaque inline elements byte-identical
+                assert p.markup and p.markup in rendered.text  # opaque inline elements intact
             elif i not in missing and p.markup:
                 assert p.markup in rendered.text  # protected spans byte-identical
         if name == "scrambled":
             assert not missing  # with a good alignment every span is repaired
     for term in applied:
-        assert term in rendered.text
+        assert term_present(KEPT, term, rendered.text)
     assert not set(applied) & set(missed)
     for opaque in (
         "<pre>  keep   this </pre>",
@@ -295,7 +322,7 @@ def test_markdown_invariants_under_scrambling(source: str, name: str) -> None:
     rendered, applied, _, _ = translate(doc, TRANSLATORS[name], KEPT)
     assert markdown_marks(rendered.text) == markdown_marks(source)
     for term in applied:
-        assert term in rendered.text
+        assert term_present(KEPT, term, rendered.text)
 
 
 def test_markup_degraded_is_set_only_by_fallback() -> None:

@@ -38,6 +38,8 @@ class Atom:
     end: int
     markup: str
     source_at: int
+    #: The element around it (-1: none).
+    elem: int
 
 
 class Block:
@@ -114,7 +116,8 @@ class Block:
         if not text.strip():
             self.void(raw, source_at)
             return
-        self.atoms.append(Atom(self.length, self.length + len(text), raw, source_at))
+        elem = self.stack[-1] if self.stack else -1
+        self.atoms.append(Atom(self.length, self.length + len(text), raw, source_at, elem))
         self.atomic(text, source_at, source_at + len(raw))
 
     # -- cutting -----------------------------------------------------------------------------
@@ -182,7 +185,14 @@ class Block:
             if s.kind == "code":
                 atom = atoms[s.start]
                 protected.append(
-                    Protected(s.start - a, s.end - a, "code", atom.markup, atom.source_at)
+                    Protected(
+                        s.start - a,
+                        s.end - a,
+                        "code",
+                        atom.markup,
+                        atom.source_at,
+                        self._nearest(atom.elem, in_unit),
+                    )
                 )
                 continue
             markup: str | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from newsmt.pipeline.documents import align
 from newsmt.pipeline.documents.model import Alignment, TokenLink
@@ -123,6 +124,8 @@ def apply(
         a, b = _clean(output, links, found, m, kept=not m.entry.target)
         if a >= b or wanted in output[a:b]:
             continue
+        if _words(output[a:b]) > 2 * max(_words(m.text), _words(wanted)):
+            continue  # far more output than a term: the alignment is not to be trusted here
         output, links = align.replace(output, links, a, b, wanted, (m.start, m.end))
     # Per entry source, every string some occurrence wants (ignore_case may match several
     # spellings of a kept term): applied when any of them is in the final output.
@@ -139,6 +142,10 @@ def apply(
         for s in result.applied
     ), "a glossary term was reported applied without its target in the output"
     return result
+
+
+def _words(text: str) -> int:
+    return len(text.split())
 
 
 def _clean(
@@ -170,7 +177,17 @@ def _clean(
     return (a, b)
 
 
-def merge_reports(reports: Iterable[Applied]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+class Report(Protocol):
+    """Anything with a unit's applied and missed terms (`Applied`, `finish.Finished`)."""
+
+    @property
+    def applied(self) -> tuple[str, ...]: ...
+
+    @property
+    def missed(self) -> tuple[str, ...]: ...
+
+
+def merge_reports(reports: Iterable[Report]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The applied and missed terms of a whole document from its units' reports: a term applied
     in any unit has its target in the document's output, so it is applied; the rest of the
     matched terms are missed."""

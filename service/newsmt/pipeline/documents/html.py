@@ -88,6 +88,8 @@ OPAQUE = frozenset(
     ]
 )
 OPAQUE_TEXT = frozenset({"code", "kbd", "samp", "var"})
+#: Inside these, text is never shown to the model, even inside an opaque element that is.
+_RAW_TEXT = frozenset({"script", "style", "noscript", "template", "textarea", "svg", "math"})
 #: Opaque elements that are blocks of their own (break the sentence around them).
 OPAQUE_BLOCK = frozenset({"pre", "template"})
 VOID_ELEMENTS = frozenset(
@@ -112,7 +114,8 @@ VOID_ELEMENTS = frozenset(
 TRANSLATED_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label")
 
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
-_WORDS_AND_SPACES = re.compile(r"[ \t\n\r\f]+|[^ \t\n\r\f]+")
+#: Whitespace that HTML shows otherwise than written: runs, and any tab or line break.
+_COLLAPSE = re.compile(r"[ \t\n\r\f]{2,}|[\t\n\r\f]")
 # As html.parser's own (Python 3.11) patterns, to find where each attribute value is.
 _TAG_NAME = re.compile(r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
 _ATTRIBUTE = re.compile(
@@ -198,9 +201,10 @@ class _Opaque:
     name: str
     start: int
     mode: str  # "text" (an atom the model sees), "void", or "block"
-    depth: int = 1
-    stack_size: int = 0
-    parts: list[str] | None = None
+    #: Elements open inside it.
+    inner: list[str]
+    #: The text the model sees (mode "text").
+    parts: list[str] | None
 
 
 class _Parser:
@@ -229,36 +233,29 @@ class _Parser:
         """Feed `token` to the open opaque element; False when it ends that element first."""
         op = self.opaque
         assert op is not None
-        if token.kind == "start" and token.tag == op.name:
-            op.depth += 1
-        elif token.kind == "end" and token.tag == op.name:
-            op.depth -= 1
-            if op.depth == 0:
+        if token.kind == "start":
+            if token.tag not in VOID_ELEMENTS:
+                op.inner.append(token.tag)
+        elif token.kind == "end":
+            if token.tag in op.inner:
+                del op.inner[len(op.inner) - 1 - op.inner[::-1].index(token.tag) :]
+            elif token.tag == op.name:
                 self._end_opaque(end)
-        elif (
-            token.kind == "end"
-            and op.mode != "block"
-            and (token.tag not in INLINE or token.tag in self.names[: op.stack_size])
-        ):
-            # An enclosing element ends: so does the opaque one, before this end tag.
-            self._end_opaque(token.start)
-            return False
-        elif op.parts is not None and token.kind == "data":
-            op.parts.append(token.data)
-        elif op.parts is not None and token.kind == "ref":
-            op.parts.append(html.unescape(self.source[token.start : end]))
+            elif op.mode != "block" and (token.tag not in INLINE or token.tag in self.names):
+                # An element open around it ends: so does the opaque one, before this tag.
+                self._end_opaque(token.start)
+                return False
+        elif op.parts is not None and not _RAW_TEXT.intersection(op.inner):
+            if token.kind == "data":
+                op.parts.append(token.data)
+            elif token.kind == "ref":
+                op.parts.append(html.unescape(self.source[token.start : end]))
         return True
 
     def _start_opaque(self, token: _Token, end: int, mode: str) -> None:
         if mode == "block":
             self._flush(token.start)
-        self.opaque = _Opaque(
-            token.tag,
-            token.start,
-            mode,
-            stack_size=len(self.names),
-            parts=[] if mode == "text" else None,
-        )
+        self.opaque = _Opaque(token.tag, token.start, mode, [], [] if mode == "text" else None)
         if token.kind == "startend" or token.tag in VOID_ELEMENTS:
             self._end_opaque(end)
 
@@ -331,14 +328,23 @@ class _Parser:
     def _data(self, token: _Token, end: int) -> None:
         data, at = token.data, token.start
         if self.source.startswith(data, at):
-            for m in _WORDS_AND_SPACES.finditer(data):
-                if m.group()[0] in " \t\n\r\f":
-                    self.block.space(at + m.start(), at + m.end())
-                else:
-                    self.block.text(m.group(), at + m.start())
+            pos = 0
+            for m in _COLLAPSE.finditer(data):
+                self._words(data[pos : m.start()], at + pos)
+                self.block.space(at + m.start(), at + m.end())
+                pos = m.end()
+            self._words(data[pos:], at + pos)
             at += len(data)
         if at < end:  # bytes the tokenizer passed over: keep them, untranslated
             self.block.void(self.source[at:end], at)
+
+    def _words(self, chunk: str, at: int) -> None:
+        """Text whose only whitespace is single spaces: copied as it is, but for a space at
+        its start where one is already (or nothing is yet)."""
+        if chunk[:1] == " ":
+            self.block.space(at, at + 1)
+            chunk, at = chunk[1:], at + 1
+        self.block.text(chunk, at)
 
     def _reference(self, start: int, end: int) -> None:
         raw = self.source[start:end]

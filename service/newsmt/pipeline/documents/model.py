@@ -74,6 +74,8 @@ class Protected:
     markup: str | None
     #: Offset of `markup` in `Document.source` (-1 when `markup` is None).
     source_at: int
+    #: For "code": index of the enclosing mark in `Unit.marks` (its tags must stay inside it).
+    parent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +97,9 @@ class Unit:
     #: False when there is nothing for a model to do: no letters outside protected spans (a bare
     #: URL, "2024.", "—"). Such a unit is rendered as it came; give it None as its output.
     needs_model: bool
-    #: Units of one HTML or Markdown block share this number (a block renders as one
-    #: well-formed chunk); in plain text every sentence is its own block.
+    #: Units of one HTML block, Markdown paragraph/heading/cell share this number: the markup
+    #: of a block is balanced within it whenever the source's is (a stream can send a block at
+    #: a time). In plain text every sentence is its own block.
     block: int
     #: For an attribute unit: the attribute name, and the quote character around the value
     #: ("" when unquoted). None and "" for sentences.

@@ -9,9 +9,10 @@ to the word boundary nearest its relative position: nesting is exactly the sourc
 dropped, and the unit is reported degraded.
 
 Protected spans are placed by finding their text in the output: each occurrence is emitted as
-written in the source (entities, escapes, an inline ``<code>`` element with its tags). An
-inline opaque element whose text the translation lost is inserted at its relative position, so
-that no tag is ever dropped.
+written in the source (entities, escapes, an inline ``<code>`` element with its tags). An inline
+opaque element (an *atom*) carries tags, so it must also stay inside the same mark as in the
+source: where its occurrence breaks the nesting, the unit falls back. An atom whose text the
+translation lost is inserted at its relative position, so that no tag is ever dropped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import bisect
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from newsmt.pipeline.documents import align, protect
 from newsmt.pipeline.documents.model import Protected, TokenLink, Unit
@@ -30,8 +31,15 @@ Escape = Callable[[str, bool], str]
 #: The markup at a source offset, as it is to be emitted (attribute values substituted).
 MarkupOf = Callable[[str, int], str]
 
-_SNAP = re.compile(r"\w+|[^\w\s]")
+_SNAP = re.compile(r"(\w+)|[^\w\s]")
 _WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True, slots=True)
+class _Occurrence:
+    start: int
+    end: int
+    span: Protected
 
 
 @dataclass(slots=True)
@@ -48,22 +56,26 @@ class _Node:
 class _Text:
     """The output text with its protected occurrences and the word units tags snap to."""
 
-    def __init__(self, out: str, occurrences: list[tuple[int, int, str | None]]) -> None:
+    def __init__(self, out: str, occurrences: list[_Occurrence]) -> None:
         self.out = out
         self.occurrences = occurrences
-        units = [
-            (m.start(), m.end())
-            for m in _SNAP.finditer(out)
-            if not any(m.start() < e and s < m.end() for s, e, _ in occurrences)
-        ]
-        units.extend((s, e) for s, e, _ in occurrences)
-        units.sort()
-        self.starts = [s for s, _ in units]
-        self.ends = [e for _, e in units]
+        # (start, end, is a word): runs of word characters, single other characters, and
+        # each protected occurrence as one unit.
+        units = [(m.start(), m.end(), m.lastindex == 1) for m in _SNAP.finditer(out)]
+        if occurrences:
+            units = [
+                u for u in units if not any(u[0] < o.end and o.start < u[1] for o in occurrences)
+            ]
+            # Text taken out of the output (markup "") is no word to put a tag on.
+            units.extend((o.start, o.end, o.span.markup != "") for o in occurrences)
+            units.sort()
+        self.starts = [u[0] for u in units]
+        self.ends = [u[1] for u in units]
         # Fallback placement prefers words to punctuation: "(1)<b>." is worse than "(1). <b>".
-        words = [(s, e) for s, e in units if _WORD.search(out, s, e)] or units
-        self.word_starts = [s for s, _ in words]
-        self.word_ends = [e for _, e in words]
+        words = [u for u in units if u[2]] or units
+        self.word_starts = [u[0] for u in words]
+        self.word_ends = [u[1] for u in words]
+        self.word_start_set = set(self.word_starts)
 
     def snap_start(self, x: int) -> int:
         """The start of the word unit containing `x`, or of the next one."""
@@ -105,20 +117,20 @@ class _Text:
         return min(best, key=lambda e: (abs(e - q), e))
 
 
-def occurrences(unit: Unit, out: str) -> tuple[list[tuple[int, int, str | None]], list[Protected]]:
+def occurrences(unit: Unit, out: str) -> tuple[list[_Occurrence], list[Protected]]:
     """Where each protected span's text is in `out` (the k-th span with a given text takes its
-    k-th free occurrence; longer texts claim first), and the atoms whose text is missing."""
-    found: list[tuple[int, int, str | None]] = []
+    k-th free occurrence, not glued to a word; longer texts claim first), and the atoms whose
+    text is missing."""
+    found: list[_Occurrence] = []
     missing: list[Protected] = []
     taken: list[tuple[int, int]] = []
     cursors: dict[str, int] = {}
-    spans = sorted(unit.protected, key=lambda p: (-(p.end - p.start), p.start))
-    for p in spans:
+    for p in sorted(unit.protected, key=lambda p: (-(p.end - p.start), p.start)):
         text = unit.text[p.start : p.end]
         at = next(
             (
                 x
-                for x in protect.find_all(out, text)
+                for x in protect.find_all(out, text, glued=protect.glued(unit.text, p.start, p.end))
                 if x >= cursors.get(text, 0)
                 and not any(x < e and s < x + len(text) for s, e in taken)
             ),
@@ -130,9 +142,8 @@ def occurrences(unit: Unit, out: str) -> tuple[list[tuple[int, int, str | None]]
             continue
         cursors[text] = at + len(text)
         taken.append((at, at + len(text)))
-        found.append((at, at + len(text), p.markup))
-    found.sort()
-    missing.sort(key=lambda p: p.start)
+        found.append(_Occurrence(at, at + len(text), p))
+    found.sort(key=lambda o: o.start)
     return found, missing
 
 
@@ -157,7 +168,7 @@ def render_unit(
             parts: list[str] = []
             _emit(root, text, escape, parts)
             return "".join(parts), False
-    return _fallback(unit, text, missing, escape, markup_of), True
+    return _fallback(unit, out, found, missing, escape, markup_of), True
 
 
 def _place(
@@ -205,7 +216,16 @@ def _place(
             return None
         parent = root if v.parent is None else nodes[v.parent]
         parent.children.append(_Node(q, q, markup_of(v.markup, v.source_at), "", v.source_at, True))
-    return root if _settle(root) else None
+    if not _settle(root):
+        return None
+    for o in text.occurrences:  # an atom's tags stay inside the same mark as in the source
+        if o.span.kind == "code":
+            parent = root if o.span.parent is None else nodes[o.span.parent]
+            if parent.point or not (parent.start <= o.start and o.end <= parent.end):
+                return None
+            if any(not c.point and c.start < o.end and o.start < c.end for c in parent.children):
+                return None
+    return root
 
 
 def _settle(node: _Node) -> bool:
@@ -285,59 +305,177 @@ def _emit_text(text: _Text, x: int, y: int, escape: Escape) -> str:
     """``out[x:y]``, escaped, with protected occurrences as written in the source."""
     parts: list[str] = []
     at = x
-    for s, e, markup in text.occurrences:
-        if s < at or e > y:
+    for o in text.occurrences:
+        if o.start < at or o.end > y:
             continue
-        if s > at:
-            parts.append(escape(text.out[at:s], at == 0))
-        parts.append(markup if markup is not None else escape(text.out[s:e], s == 0))
-        at = e
+        if o.start > at:
+            parts.append(escape(text.out[at : o.start], at == 0))
+        markup = o.span.markup
+        parts.append(
+            markup if markup is not None else escape(text.out[o.start : o.end], o.start == 0)
+        )
+        at = o.end
+        if (
+            markup == ""
+            and at < y
+            and text.out[at].isspace()
+            and (o.start == 0 or text.out[o.start - 1].isspace())
+        ):
+            at += 1  # text taken out (an atom the fallback moved): with one of its spaces
     if y > at:
         parts.append(escape(text.out[at:y], at == 0))
     return "".join(parts)
 
 
 def _fallback(
-    unit: Unit, text: _Text, missing: list[Protected], escape: Escape, markup_of: MarkupOf
+    unit: Unit,
+    out: str,
+    found: list[_Occurrence],
+    missing: list[Protected],
+    escape: Escape,
+    markup_of: MarkupOf,
 ) -> str:
-    """Every tag in source order at the word boundary nearest its relative position."""
-    # (source order, text position, opening tag, markup, is a lost atom, mark with text)
-    events: list[tuple[int, int, bool, str, bool, int]] = []
+    """Every tag in source order at the word boundary its source word maps to.
+
+    An atom found where source order puts it (after the tags before it in the source, before
+    those after it) stays there as an anchor. One found elsewhere would force the tags around
+    it onto no words: its text is taken out of the output and the atom goes, like a lost one,
+    where its source word maps to."""
+    n = len(out)
+    tags: list[_Event] = []
     for i, m in enumerate(unit.marks):
         s, e = _trim(unit.text, m.start, m.end)
         has_text = i if s < e else -1
         if m.open:
-            events.append((m.open_at, m.start, True, markup_of(m.open, m.open_at), False, has_text))
+            tags.append(_Event(m.open_at, m.start, True, markup_of(m.open, m.open_at), 0, has_text))
         if m.close:
-            events.append(
-                (m.close_at, m.end, False, markup_of(m.close, m.close_at), False, has_text)
+            tags.append(
+                _Event(m.close_at, m.end, False, markup_of(m.close, m.close_at), 0, has_text)
             )
     for v in unit.voids:
-        events.append((v.source_at, v.at, False, markup_of(v.markup, v.source_at), False, -1))
+        tags.append(_Event(v.source_at, v.at, False, markup_of(v.markup, v.source_at), 0, -1))
+    tags.sort(key=lambda t: t.order)
+    text = _Text(out, found)
+    place = _word_map(unit, text)
+    free = _positions(tags, text, place, [n] * len(tags), [])
+    orders = [t.order for t in tags]
+    anchors: list[_Occurrence] = []
+    hidden: list[_Occurrence] = []
+    events = list(tags)
+    for o in sorted((o for o in found if o.span.kind == "code"), key=lambda o: o.span.source_at):
+        k = bisect.bisect_left(orders, o.span.source_at)
+        before, after = max(free[:k], default=0), min(free[k:], default=n)
+        if before <= o.start and o.end <= after and (not anchors or anchors[-1].end <= o.start):
+            events.append(
+                _Event(o.span.source_at, o.span.start, False, o.span.markup or "", 2, len(anchors))
+            )
+            anchors.append(o)
+        else:
+            hidden.append(_Occurrence(o.start, o.end, replace(o.span, markup="")))
+            missing = [*missing, o.span]
     for p in missing:
-        events.append((p.source_at, p.start, False, p.markup or "", True, -1))
-    events.sort(key=lambda e: e[0])
-    out = text.out
-    n, size = len(out), max(1, len(unit.text))
+        events.append(_Event(p.source_at, p.start, False, p.markup or "", 1, -1))
+    events.sort(key=lambda t: t.order)
+    if hidden:
+        kept = [o for o in found if o.span.kind != "code" or o in anchors]
+        text = _Text(out, sorted(kept + hidden, key=lambda o: o.start))
+        place = _word_map(unit, text)
+    # Each event stays between the anchors around it in the source.
+    upper = [n] * len(events)
+    bound = n
+    for k in range(len(events) - 1, -1, -1):
+        if events[k].kind == 2:
+            bound = anchors[events[k].index].start
+        upper[k] = bound
     parts: list[str] = []
+    positions = _positions(events, text, place, upper, anchors)
     at = 0
-    opened: dict[int, int] = {}
-    for _, position, opening, markup, atom, mark in events:
-        q = text.nearest(round(position * n / size), opening=opening)
-        q = max(q, at)
-        if mark >= 0 and opening:
-            opened[mark] = q
-        elif mark in opened:  # a mark around text keeps at least one word
-            q = max(q, text.snap_end(text.snap_start(opened[mark]) + 1))
+    for event, q in zip(events, positions, strict=True):
+        if event.kind == 2:
+            anchor = anchors[event.index]
+            parts.append(_emit_text(text, at, anchor.start, escape))
+            parts.append(event.markup)
+            at = anchor.end
+            continue
         if q > at:
             parts.append(_emit_text(text, at, q, escape))
             at = q
-        if atom:  # a lost inline element comes back as a word of its own
-            before = " " if q > 0 and not out[q - 1].isspace() else ""
-            after = " " if q < n and not out[q].isspace() else ""
-            parts.append(before + markup + after)
+        if event.kind == 1:  # a lost inline element comes back as a word of its own
+            before_space = " " if q > 0 and not out[q - 1].isspace() else ""
+            after_space = " " if q < n and not out[q].isspace() else ""
+            parts.append(before_space + event.markup + after_space)
         else:
-            parts.append(markup)
+            parts.append(event.markup)
     if n > at:
         parts.append(_emit_text(text, at, n, escape))
     return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """A tag, lost atom or anchor of the fallback placement."""
+
+    #: Source offset: events are emitted in this order.
+    order: int
+    #: Position in the unit's text.
+    position: int
+    opening: bool
+    markup: str
+    #: 0 a tag, 1 a lost atom, 2 an anchor.
+    kind: int
+    #: For a tag: the index of its mark if it has text (else -1); for an anchor: its index.
+    index: int
+
+
+def _word_map(unit: Unit, text: _Text) -> Callable[[int, bool], int]:
+    """Source word i goes to output word i * |output words| // |source words|: monotone, and
+    a tag before (after) a source word goes before (after) the output word it maps to.
+    Protected spans count as one word on both sides."""
+    source = _Text(unit.text, [_Occurrence(p.start, p.end, p) for p in unit.protected])
+    starts, ends = source.word_starts, source.word_ends
+    out_starts, out_ends = text.word_starts, text.word_ends
+    n, size = len(text.out), max(1, len(unit.text))
+
+    def place(position: int, opening: bool) -> int:
+        if not starts or not out_starts:
+            return text.nearest(round(position * n / size), opening=opening)
+        if opening:
+            i = bisect.bisect_left(starts, position)
+            return out_starts[i * len(out_starts) // len(starts)] if i < len(starts) else n
+        i = bisect.bisect_right(ends, position) - 1
+        return out_ends[i * len(out_ends) // len(ends)] if i >= 0 else 0
+
+    return place
+
+
+def _positions(
+    events: list[_Event],
+    text: _Text,
+    place: Callable[[int, bool], int],
+    upper: list[int],
+    anchors: list[_Occurrence],
+) -> list[int]:
+    """Output positions for `events`, in order: never decreasing, each at most its bound."""
+    positions: list[int] = []
+    at = 0
+    opened: dict[int, int] = {}
+    for event, bound in zip(events, upper, strict=True):
+        if event.kind == 2:
+            at = anchors[event.index].end
+            positions.append(anchors[event.index].start)
+            continue
+        q = place(event.position, event.opening)
+        if event.index >= 0 and not event.opening and event.index in opened:
+            # A mark around text keeps at least one word.
+            q = max(q, text.snap_end(text.snap_start(opened[event.index]) + 1))
+        q = max(min(q, bound), at)
+        if event.opening and q not in text.word_start_set:
+            # Never glue an opening tag to what was just emitted ("*a**b*" reads as strong).
+            i = bisect.bisect_left(text.word_starts, q)
+            if i < len(text.word_starts) and text.word_starts[i] <= bound:
+                q = text.word_starts[i]
+        if event.index >= 0 and event.opening:
+            opened[event.index] = q
+        positions.append(q)
+        at = q
+    return positions

@@ -21,13 +21,15 @@ _TLDS = (
     "com|org|net|edu|gov|mil|int|info|biz|io|ai|app|dev|co|me|tv|news|eu|uk|us|ca|au|de|fr|"
     "es|it|nl|ru|su|ua|by|kz|mx|ar|cl|br|pt|ch|at|be|se|no|fi|dk|pl|cz|jp|cn|in|tr|gr"
 )
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("url", re.compile(r"(?<![\w@])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)),
-    ("email", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("handle", re.compile(r"(?<![\w@./])@\w+(?:@[\w-]+(?:\.[\w-]+)+)?")),
-    ("hashtag", re.compile(r"(?<![\w#&])#\w*[^\W\d_]\w*")),
+#: (kind, a string the text must contain for the pattern to match anything, pattern)
+_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("url", "", re.compile(r"(?<![\w@])(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+", re.IGNORECASE)),
+    ("email", "@", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("handle", "@", re.compile(r"(?<![\w@./])@\w+(?:@[\w-]+(?:\.[\w-]+)+)?")),
+    ("hashtag", "#", re.compile(r"(?<![\w#&])#\w*[^\W\d_]\w*")),
     (
         "domain",
+        ".",
         re.compile(
             rf"(?<![\w@./-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})"
             r"(?![\w-])(?:/[^\s<>\"'`]*)?",
@@ -51,7 +53,11 @@ def find_spans(text: str) -> list[Span]:
     """The protected spans of `text`, in order, not overlapping (the earliest, then longest,
     wins)."""
     found: list[Span] = []
-    for kind, pattern in _PATTERNS:
+    for kind, needle, pattern in _PATTERNS:
+        if needle and needle not in text:
+            continue
+        if kind == "url" and "://" not in text and "www." not in text.lower():
+            continue
         for m in pattern.finditer(text):
             end = _trim(text, m.start(), m.end()) if kind in {"url", "domain"} else m.end()
             if end > m.start():
@@ -100,15 +106,22 @@ def repair(
     `text`. A missing one overwrites the output tokens aligned to it (widened to whole words,
     sentence punctuation left outside). What cannot be repaired (no alignment, nothing aligned)
     is reported in `missing`; nothing is ever reported present that is not in the output."""
+    if output == text:
+        return Repaired(output, tuple(alignment) if alignment is not None else None, ())
     links = tuple(alignment) if alignment is not None else None
     if links is not None and not align.is_valid(links, len(output), len(text)):
         links = None
     need = Counter(text[s:e] for s, e in spans)
+    sticky: dict[str, tuple[bool, bool]] = {}
+    for s, e in spans:
+        left, right = sticky.get(text[s:e], (False, False))
+        g = glued(text, s, e)
+        sticky[text[s:e]] = (left or g[0], right or g[1])
     written: list[tuple[int, int]] = []  # output regions this call wrote, kept intact
     for _ in range(2):  # a repair can overwrite a short span counted present: look again
         for s, e in spans:
             wanted = text[s:e]
-            if links is None or _count(output, wanted) >= need[wanted]:
+            if links is None or _count(output, wanted, sticky) >= need[wanted]:
                 continue
             found = align.hull(links, text, output, s, e)
             if found is None:
@@ -116,12 +129,14 @@ def repair(
             a, b = _strip_edges(output, *align.widen_to_words(output, *found))
             if a >= b or wanted in output[a:b] or any(a < y and x < b for x, y in written):
                 continue
+            if b - a > 2 * len(wanted) + 8:
+                continue  # far more output than the span: the alignment is not to be trusted
             output, links = align.replace(output, links, a, b, wanted, (s, e))
             delta = len(wanted) - (b - a)
             written = [(x + delta, y + delta) if x >= b else (x, y) for x, y in written]
             written.append((a, a + len(wanted)))
     missing: list[int] = []
-    deficit = {w: need[w] - _count(output, w) for w in need}
+    deficit = {w: need[w] - _count(output, w, sticky) for w in need}
     for i in reversed(range(len(spans))):
         s, e = spans[i]
         if deficit[text[s:e]] > 0:
@@ -130,13 +145,15 @@ def repair(
     return Repaired(output, links if alignment is not None else None, tuple(sorted(missing)))
 
 
-def find_all(haystack: str, needle: str) -> list[int]:
+def find_all(haystack: str, needle: str, *, glued: tuple[bool, bool] = (False, False)) -> list[int]:
     """Where `needle` occurs in `haystack`, not overlapping, and not glued to a word: a span
-    that starts (ends) with a word character must not have one just before (after) it."""
+    that starts (ends) with a word character must not have one just before (after) it, unless
+    `glued` says it was so in the source (left, right)."""
     found: list[int] = []
     if not needle:
         return found
-    check_left, check_right = _is_word(needle[0]), _is_word(needle[-1])
+    check_left = _is_word(needle[0]) and not glued[0]
+    check_right = _is_word(needle[-1]) and not glued[1]
     at = haystack.find(needle)
     while at >= 0:
         end = at + len(needle)
@@ -150,12 +167,20 @@ def find_all(haystack: str, needle: str) -> list[int]:
     return found
 
 
+def glued(text: str, start: int, end: int) -> tuple[bool, bool]:
+    """Whether ``text[start:end]`` touches a word character on its left and on its right."""
+    return (
+        start > 0 and _is_word(text[start - 1]) and _is_word(text[start]),
+        end < len(text) and _is_word(text[end]) and _is_word(text[end - 1]),
+    )
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-def _count(haystack: str, needle: str) -> int:
-    return len(find_all(haystack, needle))
+def _count(haystack: str, needle: str, sticky: dict[str, tuple[bool, bool]]) -> int:
+    return len(find_all(haystack, needle, glued=sticky.get(needle, (False, False))))
 
 
 def _strip_edges(out: str, a: int, b: int) -> tuple[int, int]:
