@@ -100,8 +100,8 @@ class RawEngine:
         out = self.engine.generate([rows[i] for i in order], max_new_tokens=max(bounds))
         seconds = time.perf_counter() - began
         results: list[list[str]] = [[] for _ in rows]
-        for i, tokens in zip(order, out, strict=True):
-            results[i] = list(tokens[: self.engine.content_limit(bounds[i])])
+        for i, generated in zip(order, out, strict=True):
+            results[i] = list(generated.tokens[: self.engine.content_limit(bounds[i])])
         return results, seconds
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded
-from newsmt.engines.base import Engine
+from newsmt.engines.base import Engine, Generated
 from newsmt.scheduler.batcher import Batcher, BatcherConfig
 
 from .support import wait_for
@@ -36,14 +36,14 @@ class RecordingEngine(Engine):
     def _decode(self, tokens: Sequence[str]) -> str:
         return " ".join(tokens)
 
-    def generate(self, batch, *, max_new_tokens, min_new_tokens=0):  # type: ignore[no-untyped-def]
+    def generate(self, batch, *, max_new_tokens, min_new_tokens=0, with_attention=False):  # type: ignore[no-untyped-def]
         self.entered.set()
         self.gate.wait()
         self.calls.append([list(row) for row in batch])
         if self.fail:
             raise RuntimeError("engine exploded on SECRET-TEXT")
         time.sleep(self.delay)  # the engine's work: call time is what the batcher measures
-        return [list(reversed(row)) for row in batch]
+        return [Generated(list(reversed(row)), -1.0) for row in batch]
 
 
 def rows(n: int, width: int = 3, tag: str = "r") -> list[list[str]]:

@@ -24,7 +24,7 @@ SENTENCES = ["The minister arrived in Moscow on Tuesday.", "Talks ended late.", 
 def greedy(engine: Engine, texts: list[str]) -> list[list[str]]:
     engine.settings = replace(engine.settings, num_beams=1)
     rows = [engine.encode(t) for t in texts]
-    return engine.generate(rows, max_new_tokens=12)
+    return [g.tokens for g in engine.generate(rows, max_new_tokens=12)]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,56 @@ def test_float32_engine_matches_transformers_token_for_token(converted: Path, na
     assert ct2.settings == hf.settings  # the model's own generation settings, both engines
     assert ct2.encode(SENTENCES[0]) == hf.encode(SENTENCES[0])
     assert greedy(ct2, SENTENCES) == greedy(hf, SENTENCES)
+
+
+@pytest.mark.parametrize("name", ["opus-mt-en-ru", "distilbart-cnn-12-6"])
+def test_engines_score_and_align_their_outputs(converted: Path, name: str) -> None:
+    """Both engines give each row its mean token log-probability and, when asked, one
+    attention row per output token over the input tokens; the float32 conversion agrees with
+    transformers on the log-probability of the same greedy output."""
+    spec = Registry.load().models[name]
+    store = ModelStore(converted)
+    local = store.locate(spec)
+    assert local is not None
+    options = EngineOptions(intra_threads=1)
+    hf = create_engine(replace(spec, engine="transformers"), local.path, demo=True, options=options)
+    ct2 = create_engine(
+        spec,
+        local.path,
+        demo=True,
+        options=options,
+        ct2_path=store.ct2_path(local, "float32"),
+        compute_type="float32",
+    )
+    rows = [hf.encode(t) for t in SENTENCES]
+    found = {}
+    for engine in (hf, ct2):
+        engine.settings = replace(engine.settings, num_beams=1)
+        plain = engine.generate(rows, max_new_tokens=12)
+        aligned = engine.generate(rows, max_new_tokens=12, with_attention=True)
+        assert [g.tokens for g in plain] == [g.tokens for g in aligned]
+        assert all(g.attention is None for g in plain)
+        for row, generated in zip(rows, aligned, strict=True):
+            assert generated.logprob is not None and generated.logprob < 0
+            assert generated.attention is not None
+            assert len(generated.attention) == len(generated.tokens)
+            for weights in generated.attention:
+                assert len(weights) == len(row)
+                assert sum(weights) == pytest.approx(1.0, abs=1e-3)
+        found[engine.kind] = aligned
+    for a, b in zip(found["transformers"], found["ctranslate2"], strict=True):
+        assert a.tokens == b.tokens
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-3)
+
+
+def test_identity_engine_aligns_on_the_diagonal() -> None:
+    from newsmt.engines.identity import IdentityEngine
+
+    engine = IdentityEngine(name="identity", demo=True, max_input_tokens=512)
+    [out] = engine.generate([engine.encode("Hello, world.")], max_new_tokens=9, with_attention=True)
+    assert out.tokens == ["Hello,", " ", "world."]
+    assert out.logprob == 0.0
+    assert out.attention == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
 
 
 def test_bart_config_without_legacy_keys_converts(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -218,7 +218,7 @@ def test_not_serving_until_models_are_warm(tmp_path: Path) -> None:
     from newsmt.server.settings import Settings
 
     model_dir = build_tiny(tmp_path)
-    settings = Settings.load({"port": 0, "model_dir": model_dir}, environ={})
+    settings = Settings.load({"port": 0, "metrics_port": 0, "model_dir": model_dir}, environ={})
     server, port = create_server(settings)
     release = threading.Event()
     original = server.pool.load_all
@@ -262,7 +262,8 @@ def test_threads_hammering_one_model_agree_with_a_single_thread(tiny_model_dir: 
         )
         texts = [f"Sentence number {i} about the talks in Moscow." for i in range(24)]
         expected = [
-            engine.decode(engine.generate([engine.encode(t)], max_new_tokens=8)[0]) for t in texts
+            engine.decode(engine.generate([engine.encode(t)], max_new_tokens=8)[0].tokens)
+            for t in texts
         ]
         batcher = Batcher(engine, BatcherConfig(max_delay=0.002))
         results, errors = _hammer(engine, batcher, texts)

@@ -38,6 +38,27 @@ class EngineOptions:
     inter_threads: int = 1
 
 
+@dataclass(frozen=True)
+class Generated:
+    """One decoded row: what the pipeline needs beyond the tokens."""
+
+    #: Output tokens, special tokens dropped.
+    tokens: list[str]
+    #: Seq-Logprob: the mean log-probability of the output tokens under the model (None where
+    #: an engine cannot say; 0.0 for the identity engine).
+    logprob: float | None = None
+    #: Alignment weights, only when asked for: one row per output token (as in `tokens`), one
+    #: weight per input token (the row as given to `generate`, special tokens included).
+    attention: list[list[float]] | None = None
+
+    def cut(self, limit: int) -> Generated:
+        """The first `limit` tokens (and their attention rows)."""
+        if len(self.tokens) <= limit:
+            return self
+        attention = None if self.attention is None else self.attention[:limit]
+        return Generated(self.tokens[:limit], self.logprob, attention)
+
+
 class Engine(ABC):
     """A loaded seq2seq model with its tokenizer.
 
@@ -95,8 +116,10 @@ class Engine(ABC):
         *,
         max_new_tokens: int,
         min_new_tokens: int = 0,
-    ) -> list[list[str]]:
-        """Decode a batch. Each result is the generated tokens without special tokens."""
+        with_attention: bool = False,
+    ) -> list[Generated]:
+        """Decode a batch: per row, the generated tokens without special tokens, their mean
+        log-probability, and (with `with_attention`) the alignment weights."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

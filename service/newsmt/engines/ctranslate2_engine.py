@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from newsmt.engines.base import EngineOptions, GenerationSettings
+from newsmt.engines.base import EngineOptions, Generated, GenerationSettings
 from newsmt.engines.hf_tokenizer import HFTokenizedEngine
+from newsmt.engines.scores import ct2_scored_length, mean_token_logprob_from_ct2
 
 
 class CTranslate2Engine(HFTokenizedEngine):
@@ -61,8 +62,10 @@ class CTranslate2Engine(HFTokenizedEngine):
         *,
         max_new_tokens: int,
         min_new_tokens: int = 0,
-    ) -> list[list[str]]:
+        with_attention: bool = False,
+    ) -> list[Generated]:
         s = self.settings
+        max_decoding_length = max(1, max_new_tokens - self.forced_end_token)
         results = self.translator.translate_batch(
             [list(row) for row in batch],
             target_prefix=[list(self._prefix) for _ in batch] if self._prefix else None,
@@ -71,12 +74,36 @@ class CTranslate2Engine(HFTokenizedEngine):
             repetition_penalty=s.repetition_penalty,
             no_repeat_ngram_size=s.no_repeat_ngram_size,
             # Like transformers' max_new_tokens, these lengths count the forced first token.
-            max_decoding_length=max(1, max_new_tokens - self.forced_end_token),
+            max_decoding_length=max_decoding_length,
             min_decoding_length=min(min_new_tokens, max_new_tokens),
             max_input_length=0,  # never cut: the pipeline splits and chunks
-            return_scores=False,
+            return_scores=True,
+            # The converter's alignment head (Marian's guided-alignment layer, else the last).
+            return_attention=with_attention,
         )
-        return [[t for t in r.hypotheses[0] if t not in self.special_tokens] for r in results]
+        prefix = len(self._prefix or ())
+        out = []
+        for r in results:
+            hypothesis: list[str] = list(r.hypotheses[0])
+            keep = [i for i, t in enumerate(hypothesis) if t not in self.special_tokens]
+            scored = ct2_scored_length(len(hypothesis), max_decoding_length)
+            logprob = (
+                mean_token_logprob_from_ct2(
+                    float(r.scores[0]), scored, s.length_penalty, zero_score_tokens=prefix
+                )
+                if scored > prefix
+                else None
+            )
+            attention = None
+            if with_attention:
+                rows = [list(map(float, row)) for row in r.attention[0]]
+                # One row per returned token; some versions leave out the target prefix.
+                offset = len(hypothesis) - len(rows)
+                attention = [rows[i - offset] for i in keep if 0 <= i - offset < len(rows)]
+                if len(attention) != len(keep):
+                    attention = None  # inconsistent: the caller falls back
+            out.append(Generated([hypothesis[i] for i in keep], logprob, attention))
+        return out
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from newsmt.engines.base import GenerationSettings
+from newsmt.engines.base import Generated, GenerationSettings
 from newsmt.engines.hf_tokenizer import HFTokenizedEngine
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class TransformersEngine(HFTokenizedEngine):
             path, trust_remote_code=False, dtype=torch.float32
         ).to(device)
         self.model.eval()
+        self._attn_implementation = str(self.model.config._attn_implementation)
         self.device = device
         self._torch = torch
         config = self.model.generation_config
@@ -65,7 +66,8 @@ class TransformersEngine(HFTokenizedEngine):
         *,
         max_new_tokens: int,
         min_new_tokens: int = 0,
-    ) -> list[list[str]]:
+        with_attention: bool = False,
+    ) -> list[Generated]:
         torch = self._torch
         with self._tokenizer_lock:
             id_rows: list[list[int]] = [
@@ -92,6 +94,50 @@ class TransformersEngine(HFTokenizedEngine):
                 # min_length counts the decoder start token; min_new_tokens would warn.
                 min_length=min(min_new_tokens, max_new_tokens) + 1 if min_new_tokens else 0,
             )
+            # One teacher-forced pass over the chosen outputs: the model's own log-probability
+            # of each token (Seq-Logprob), and the cross-attention that aligns it.
+            if with_attention:
+                # SDPA kernels return no attention weights: this one pass runs eager. Only the
+                # scheduler's thread calls generate, so switching back and forth is safe.
+                self.model.set_attn_implementation("eager")
+            try:
+                forced = self.model(
+                    input_ids=input_ids.to(self.device),
+                    attention_mask=attention.to(self.device),
+                    decoder_input_ids=out[:, :-1],
+                    output_attentions=with_attention,
+                )
+            finally:
+                if with_attention:
+                    self.model.set_attn_implementation(self._attn_implementation)
+            logits = forced.logits.float()
+            chosen = logits.gather(-1, out[:, 1:].unsqueeze(-1)).squeeze(-1)
+            token_logprobs = (chosen - logits.logsumexp(-1)).tolist()
+            cross = None
+            if with_attention and forced.cross_attentions:
+                cross = forced.cross_attentions[-1].float().mean(dim=1).tolist()  # last layer
         with self._tokenizer_lock:
             rows = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in out]
-        return [[t for t in row if t not in self.special_tokens] for row in rows]
+        end = self.tokenizer.eos_token
+        results = []
+        for i, row in enumerate(rows):
+            # Position 0 is the decoder start token; position k was predicted at step k - 1.
+            keep = [k for k in range(1, len(row)) if row[k] not in self.special_tokens]
+            # As CTranslate2 scores: the forced first token and a forced end token at the
+            # length bound are not the model's choice and are left out.
+            at_bound = len(row) - 1 >= max_new_tokens and self.forced_end_token
+            scored = []
+            for k in range(1, len(row)):
+                if k == 1 and self.forced_first_token:
+                    continue
+                if row[k] == end and at_bound and k == len(row) - 1:
+                    break
+                scored.append(token_logprobs[i][k - 1])
+                if row[k] == end:
+                    break
+            logprob = sum(scored) / len(scored) if scored else None
+            weights = None
+            if cross is not None:
+                weights = [cross[i][k - 1][: len(id_rows[i])] for k in keep]
+            results.append(Generated([row[k] for k in keep], logprob, weights))
+        return results

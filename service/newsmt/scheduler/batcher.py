@@ -32,7 +32,7 @@ from newsmt.core.errors import (
     ServiceUnavailable,
 )
 from newsmt.core.safelog import describe
-from newsmt.engines.base import Engine
+from newsmt.engines.base import Engine, Generated
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class _Ticket:
 
     def __init__(self, size: int, ctx: RequestContext) -> None:
         self.ctx = ctx
-        self.results: list[list[str] | None] = [None] * size
+        self.results: list[Generated | None] = [None] * size
         self.remaining = size
         self.error: NewsmtError | None = None
         # Held until the ticket is finished: the submitter's acquire() is the wait. A bare lock
@@ -173,6 +173,7 @@ class _Item:
     max_new_tokens: int
     min_new_tokens: int
     enqueued: float
+    with_attention: bool = False
 
 
 #: Engine calls seen before queue waits are estimated (and late work refused on arrival).
@@ -223,9 +224,25 @@ class Batcher:
         max_new_tokens: Sequence[int],
         min_new_tokens: int = 0,
     ) -> list[list[str]]:
-        """Queue `rows` and block until all are generated. Raises DeadlineExceeded, Cancelled,
-        Overloaded (queue full, or so long that the request's deadline would pass before its
-        turn) or ServiceUnavailable (batcher stopped)."""
+        """Queue `rows` and block until all are generated: the output tokens of each row.
+        Raises DeadlineExceeded, Cancelled, Overloaded (queue full, or so long that the
+        request's deadline would pass before its turn) or ServiceUnavailable (stopped)."""
+        done = self.submit_full(
+            rows, ctx, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens
+        )
+        return [g.tokens for g in done]
+
+    def submit_full(
+        self,
+        rows: Sequence[Sequence[str]],
+        ctx: RequestContext,
+        *,
+        max_new_tokens: Sequence[int],
+        min_new_tokens: int = 0,
+        with_attention: bool = False,
+    ) -> list[Generated]:
+        """As `submit`, with each row's log-probability and, with `with_attention`, its
+        alignment weights (an engine call computes them when any of its rows asks)."""
         if not rows:
             return []
         ctx.check()
@@ -252,7 +269,9 @@ class Batcher:
                     retry_after=wait,
                 )
             for i, tokens in enumerate(rows):
-                self._queue.append(_Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now))
+                self._queue.append(
+                    _Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now, with_attention)
+                )
             self._queue_longest = max(self._queue_longest, *(len(row) for row in rows))
             self._queue_bound = max(self._queue_bound, *max_new_tokens[: len(rows)])
             self._cond.notify_all()
@@ -263,7 +282,7 @@ class Batcher:
                 self._withdraw(ticket, DeadlineExceeded())
             if ticket.error is not None:
                 raise ticket.error
-            return [r if r is not None else [] for r in ticket.results]
+            return [r if r is not None else Generated([]) for r in ticket.results]
         finally:
             remove_hook()
 
@@ -405,6 +424,7 @@ class Batcher:
                 [item.tokens for item in batch],
                 max_new_tokens=max(item.max_new_tokens for item in batch),
                 min_new_tokens=min(item.min_new_tokens for item in batch),
+                with_attention=any(item.with_attention for item in batch),
             )
         except Exception as exc:
             log.error(
@@ -427,7 +447,7 @@ class Batcher:
             )
             self.stats.engine_calls += 1
             self.stats.items_done += len(batch)
-            self.stats.generated_tokens += sum(len(o) for o in outputs)
+            self.stats.generated_tokens += sum(len(o.tokens) for o in outputs)
             self.stats.batch_sizes.append(len(batch))
             if len(self.stats.batch_sizes) > 10_000:
                 del self.stats.batch_sizes[:5_000]
@@ -437,13 +457,13 @@ class Batcher:
                 ticket = item.ticket
                 # The call ran to its largest bound: each row gets only what its own bound
                 # would have given it alone.
-                ticket.results[item.index] = output[
-                    : self.engine.content_limit(item.max_new_tokens)
-                ]
+                ticket.results[item.index] = output.cut(
+                    self.engine.content_limit(item.max_new_tokens)
+                )
                 ticket.remaining -= 1
                 if ticket.remaining == 0:
                     finished.append(ticket)
         for ticket in finished:
             ticket.finish()
         if self._observer is not None:
-            self._observer(len(batch), padded, seconds, waits, sum(len(o) for o in outputs))
+            self._observer(len(batch), padded, seconds, waits, sum(len(o.tokens) for o in outputs))
