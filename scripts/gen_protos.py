@@ -45,6 +45,8 @@ def generate(out: Path) -> list[Path]:
     init.write_text(
         '"""Generated from protos/newsmt/v1 by scripts/gen_protos.py. Do not edit."""\n'
     )
+    # PEP 561: the .pyi stubs reach users' type checkers.
+    (out / PACKAGE / "py.typed").write_text("")
     return sorted((out / PACKAGE).iterdir())
 
 

@@ -71,6 +71,9 @@ class Engine(ABC):
 
     #: "transformers", "ctranslate2" or "identity"
     kind: str = ""
+    #: What marks a word-initial token (SentencePiece's "▁"); None where tokens spell the text
+    #: as it is (the identity engine). Used to map tokens back onto text for alignments.
+    word_marker: str | None = "\u2581"
 
     def __init__(self, *, name: str, demo: bool, max_input_tokens: int) -> None:
         self.name = name

@@ -17,6 +17,7 @@ _TOKEN = re.compile(r"\s+|\S+")
 
 class IdentityEngine(Engine):
     kind = "identity"
+    word_marker = None
 
     def _encode(self, text: str) -> list[str]:
         return _TOKEN.findall(text)

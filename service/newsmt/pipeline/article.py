@@ -12,6 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from newsmt.core import languages
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import (
     Cancelled,
@@ -23,8 +24,9 @@ from newsmt.core.errors import (
 )
 from newsmt.core.safelog import describe
 from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.documents import Format, Glossary, merge_reports, parse
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Summarizer, Summary
-from newsmt.pipeline.translate import Translator
+from newsmt.pipeline.translate import Translator, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class Article:
     summary_languages: tuple[str, ...]
     length: Length = field(default_factory=Length)
     policy: LongInput = LongInput.CHUNK
+    #: How title and body are written; summaries read the body without its markup.
+    format: Format = "plain"
+    glossary: Glossary | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class ArticleTranslation:
     demo: bool = False
     truncated: bool = False
     error: NewsmtError | None = None
+    applied_terms: tuple[str, ...] = ()
+    missed_terms: tuple[str, ...] = ()
+    markup_degraded: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,8 @@ class ArticleProcessor:
     def process(self, article: Article, ctx: RequestContext) -> ArticleResult:
         source, confidence = (article.source, 1.0)
         if not source:
-            source, confidence = self.detector.detect(f"{article.title}\n\n{article.body}")
+            title, body = self._plain(article)
+            source, confidence = self.detector.detect(f"{title}\n\n{body}")
         translations = [
             self._stages.submit(self._translate, article, source, target, ctx)
             for target in article.targets
@@ -111,7 +120,9 @@ class ArticleProcessor:
                 ]
             else:
                 futures = [
-                    self._stages.submit(self._summary, english, source, confidence, lang, ctx)
+                    self._stages.submit(
+                        self._summary, english, source, confidence, lang, article.glossary, ctx
+                    )
                     for lang in article.summary_languages
                 ]
                 summaries = [f.result() for f in futures]
@@ -132,10 +143,16 @@ class ArticleProcessor:
             if not source and (article.title + article.body).strip():
                 raise _undetectable()
             title, body = self.translator.translate(
-                [article.title, article.body], source, target, ctx
+                [article.title, article.body],
+                source,
+                target,
+                ctx,
+                fmt=article.format,
+                glossary=article.glossary,
             )
         except Exception as exc:  # one stage's failure must not lose the others
             return ArticleTranslation(target, error=_as_error(exc, ctx))
+        applied, missed = merge_reports([title, body])
         return ArticleTranslation(
             target,
             title.text,
@@ -143,14 +160,27 @@ class ArticleProcessor:
             body.route or title.route,
             title.demo or body.demo,
             title.truncated or body.truncated,
+            applied_terms=applied,
+            missed_terms=missed,
+            markup_degraded=title.markup_degraded or body.markup_degraded,
         )
+
+    @staticmethod
+    def _plain(article: Article) -> tuple[str, str]:
+        """Title and body without their markup, for detection and summaries."""
+        if article.format == "plain":
+            return article.title, article.body
+        title = plain_text(parse(article.title, article.format, languages.PIVOT))
+        body = plain_text(parse(article.body, article.format, languages.PIVOT))
+        return title, body
 
     def _english_summary(
         self, article: Article, source: str, ctx: RequestContext
     ) -> tuple[str, Handling, tuple[str, ...], bool]:
         if not source and article.body.strip():
             raise _undetectable()
-        english, route, demo = self.summarizer.to_english(article.body, source, ctx)
+        _, body = self._plain(article)
+        english, route, demo = self.summarizer.to_english(body, source, ctx)
         summary, handling, used = self.summarizer.summarize_english(
             english, article.length, article.policy, ctx
         )
@@ -162,12 +192,13 @@ class ArticleProcessor:
         source: str,
         confidence: float,
         language: str,
+        glossary: Glossary | None,
         ctx: RequestContext,
     ) -> ArticleSummary:
         text, handling, route, demo = english
         try:
             summary = self.summarizer.finish(
-                text, handling, source, confidence, language, route, demo, ctx
+                text, handling, source, confidence, language, route, demo, ctx, glossary=glossary
             )
         except Exception as exc:
             return ArticleSummary(language, error=_as_error(exc, ctx))

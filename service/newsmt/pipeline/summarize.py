@@ -17,8 +17,9 @@ from newsmt.core.errors import InvalidArgument, ModelUnavailable
 from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.documents import Format, Glossary, parse
 from newsmt.pipeline.segment import fit, segment, sentences
-from newsmt.pipeline.translate import Translator
+from newsmt.pipeline.translate import Translator, plain_text
 
 
 class LongInput(enum.Enum):
@@ -89,7 +90,12 @@ class Summarizer:
         length: Length,
         policy: LongInput,
         ctx: RequestContext,
+        *,
+        fmt: Format = "plain",
     ) -> Summary:
+        """Summarize `text` (a document in `fmt`: the summary reads it without its markup)."""
+        if fmt != "plain":
+            text = plain_text(parse(text, fmt, source or languages.PIVOT))
         source, confidence = (source, 1.0) if source else self.detector.detect(text)
         if not source and text.strip():
             raise InvalidArgument.field(
@@ -120,12 +126,17 @@ class Summarizer:
         route: tuple[str, ...],
         demo: bool,
         ctx: RequestContext,
+        *,
+        glossary: Glossary | None = None,
     ) -> Summary:
-        """Translate an English summary into `target` and wrap it up."""
+        """Translate an English summary into `target` (with the request's glossary, if any)
+        and wrap it up."""
         model = self.model()
         demo = demo or (bool(summary) and model.demo)
         if target != model.spec.source and summary:
-            [out] = self.translator.translate([summary], model.spec.source, target, ctx)
+            [out] = self.translator.translate(
+                [summary], model.spec.source, target, ctx, glossary=glossary
+            )
             summary, route, demo = out.text, route + out.route, demo or out.demo
         return Summary(summary, source, confidence, target, handling, route, demo)
 

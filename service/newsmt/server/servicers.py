@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 
 from newsmt.core import languages
@@ -9,6 +11,7 @@ from newsmt.core.errors import InvalidArgument, NewsmtError
 from newsmt.models.pool import ModelState
 from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.documents import Entry, Format, Glossary
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
 from newsmt.pipeline.translate import Translator
 from newsmt.server.context import current_request
@@ -30,6 +33,12 @@ _POLICIES = {
     common_pb2.LONG_INPUT_POLICY_CHUNK: LongInput.CHUNK,
     common_pb2.LONG_INPUT_POLICY_TRUNCATE: LongInput.TRUNCATE,
     common_pb2.LONG_INPUT_POLICY_REJECT: LongInput.REJECT,
+}
+_FORMATS: dict[int, Format] = {
+    common_pb2.TEXT_FORMAT_UNSPECIFIED: "plain",
+    common_pb2.TEXT_FORMAT_PLAIN: "plain",
+    common_pb2.TEXT_FORMAT_HTML: "html",
+    common_pb2.TEXT_FORMAT_MARKDOWN: "markdown",
 }
 _MODES = {
     Mode.WHOLE: common_pb2.InputHandling.MODE_WHOLE,
@@ -64,11 +73,15 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         check.count("segments", len(request.segments), self.settings.max_segments)
         for i, segment in enumerate(request.segments):
             check.text(f"segments[{i}].text", segment.text)
+        fmt = _format(check, "format", request.format)
+        glossary = _glossary(check, "glossary", request.glossary)
         check.done()
         if source and target:
             self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
         ctx = current_request()
-        results = self.translator.translate([s.text for s in request.segments], source, target, ctx)
+        results = self.translator.translate(
+            [s.text for s in request.segments], source, target, ctx, fmt=fmt, glossary=glossary
+        )
         return translation_pb2.TranslateResponse(
             translations=[
                 translation_pb2.Translation(
@@ -79,6 +92,9 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
                     ),
                     route=common_pb2.ModelRoute(models=result.route, demo=result.demo),
                     output_truncated=result.truncated,
+                    applied_terms=result.applied_terms,
+                    missed_terms=result.missed_terms,
+                    markup_degraded=result.markup_degraded,
                 )
                 for segment, result in zip(request.segments, results, strict=True)
             ]
@@ -178,9 +194,12 @@ class SummarizationServicer(summarization_pb2_grpc.SummarizationServiceServicer)
         check.text("text", request.text, self.settings.max_request_chars)
         length = _length(check, "length", request.length)
         policy = _policy(check, "long_input_policy", request.long_input_policy)
+        fmt = _format(check, "format", request.format)
         check.done()
         ctx = current_request()
-        summary = self.summarizer.summarize(request.text, source, target, length, policy, ctx)
+        summary = self.summarizer.summarize(
+            request.text, source, target, length, policy, ctx, fmt=fmt
+        )
         return summarization_pb2.SummarizeResponse(
             summary=summary.text,
             detected_language=common_pb2.DetectedLanguage(
@@ -213,6 +232,8 @@ class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
         check.text("body", request.body, self.settings.max_request_chars)
         length = _length(check, "summary_length", request.summary_length)
         policy = _policy(check, "long_input_policy", request.long_input_policy)
+        fmt = _format(check, "format", request.format)
+        glossary = _glossary(check, "glossary", request.glossary)
         check.done()
         article = Article(
             request.id,
@@ -223,6 +244,8 @@ class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
             summary_languages,
             length,
             policy,
+            fmt,
+            glossary,
         )
         ctx = current_request()
         return _article_pb(self.processor.process(article, ctx))
@@ -247,6 +270,19 @@ def _policy(check: Checker, field: str, value: common_pb2.LongInputPolicy.ValueT
         check.fail(field, f"unknown value {value}")
         return LongInput.CHUNK
     return _POLICIES[value]
+
+
+def _format(check: Checker, field: str, value: common_pb2.TextFormat.ValueType) -> Format:
+    if value not in _FORMATS:
+        check.fail(field, f"unknown value {value}")
+        return "plain"
+    return _FORMATS[value]
+
+
+def _glossary(
+    check: Checker, field: str, entries: Iterable[common_pb2.GlossaryEntry]
+) -> Glossary | None:
+    return check.glossary(field, [Entry(e.source, e.target, e.ignore_case) for e in entries])
 
 
 def _handling(h: Handling) -> common_pb2.InputHandling:
@@ -286,6 +322,9 @@ def _article_pb(result: ArticleResult) -> article_pb2.ProcessArticleResponse:
                 route=common_pb2.ModelRoute(models=t.route, demo=t.demo),
                 output_truncated=t.truncated,
                 status=common_pb2.StageStatus(code=code, message=message),
+                applied_terms=t.applied_terms,
+                missed_terms=t.missed_terms,
+                markup_degraded=t.markup_degraded,
             )
         )
     return article_pb2.ProcessArticleResponse(

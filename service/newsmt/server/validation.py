@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from newsmt.core import languages
 from newsmt.core.errors import FieldViolation, InvalidArgument
+from newsmt.pipeline.documents import Entry, Glossary, check_glossary
 from newsmt.server.settings import Settings
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -52,6 +53,17 @@ class Checker:
         if _SURROGATE.search(text):
             self.fail(field, "contains lone surrogate code points")
         self.total_chars += len(text)
+
+    def glossary(self, field: str, entries: list[Entry]) -> Glossary | None:
+        """The request's glossary (None when it has none), its violations collected."""
+        try:
+            check_glossary(entries, field)
+        except InvalidArgument as exc:
+            self.violations.extend(exc.violations)
+            return None
+        for entry in entries:  # terms count towards the request's size
+            self.total_chars += len(entry.source) + len(entry.target)
+        return Glossary(entries) if entries else None
 
     def count(self, field: str, n: int, limit: int) -> None:
         if n > limit:

@@ -32,6 +32,8 @@ from newsmt.client._types import (
     ArticleSummary,
     ArticleTranslation,
     DetectedLanguage,
+    Glossary,
+    GlossaryEntry,
     InputHandling,
     LanguagePair,
     Languages,
@@ -40,6 +42,7 @@ from newsmt.client._types import (
     Segment,
     StageStatus,
     Summary,
+    TextFormat,
     Translation,
 )
 
@@ -56,6 +59,8 @@ __all__ = [
     "DeadlineExceededError",
     "DetectedLanguage",
     "FieldViolation",
+    "Glossary",
+    "GlossaryEntry",
     "InputHandling",
     "InvalidArgumentError",
     "LanguagePair",
@@ -68,6 +73,7 @@ __all__ = [
     "Segment",
     "StageStatus",
     "Summary",
+    "TextFormat",
     "Translation",
     "UnavailableError",
     "tls_credentials",

@@ -207,11 +207,15 @@ class Client(_BaseClient):
         *,
         target: str,
         source: str = "",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> list[t.Translation]:
-        """Translate each text into `target`. `source` empty: detected per text."""
-        request = convert.translate_request(texts, target, source)
+        """Translate each text into `target`. `source` empty: detected per text. `format`:
+        "plain", "html" or "markdown" (markup is kept); `glossary`: {source: target} ("" keeps
+        the term) or a list of GlossaryEntry."""
+        request = convert.translate_request(texts, target, source, format, glossary)
         return convert.translations(
             self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -241,12 +245,13 @@ class Client(_BaseClient):
         max_tokens: int | None = None,
         max_sentences: int | None = None,
         long_input: t.LongInputPolicy = "chunk",
+        format: t.TextFormat = "plain",
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> t.Summary:
         """Summarize `text` into `target` (default: the text's own language)."""
         request = convert.summarize_request(
-            text, target, source, max_tokens, max_sentences, long_input
+            text, target, source, max_tokens, max_sentences, long_input, format
         )
         return convert.summary(
             self._call(self.summarization.Summarize, request, timeout, request_id)
@@ -264,6 +269,8 @@ class Client(_BaseClient):
         max_tokens: int | None = None,
         max_sentences: int | None = None,
         long_input: t.LongInputPolicy = "chunk",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> t.ArticleResult:
@@ -279,6 +286,8 @@ class Client(_BaseClient):
             max_tokens=max_tokens,
             max_sentences=max_sentences,
             long_input=long_input,
+            fmt=format,
+            glossary_terms=glossary,
         )
         return convert.article(
             self._call(self.articles.ProcessArticle, request, timeout, request_id)
@@ -336,10 +345,12 @@ class AsyncClient(_BaseClient):
         *,
         target: str,
         source: str = "",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> list[t.Translation]:
-        request = convert.translate_request(texts, target, source)
+        request = convert.translate_request(texts, target, source, format, glossary)
         return convert.translations(
             await self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -371,11 +382,12 @@ class AsyncClient(_BaseClient):
         max_tokens: int | None = None,
         max_sentences: int | None = None,
         long_input: t.LongInputPolicy = "chunk",
+        format: t.TextFormat = "plain",
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> t.Summary:
         request = convert.summarize_request(
-            text, target, source, max_tokens, max_sentences, long_input
+            text, target, source, max_tokens, max_sentences, long_input, format
         )
         return convert.summary(
             await self._call(self.summarization.Summarize, request, timeout, request_id)
@@ -393,6 +405,8 @@ class AsyncClient(_BaseClient):
         max_tokens: int | None = None,
         max_sentences: int | None = None,
         long_input: t.LongInputPolicy = "chunk",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> t.ArticleResult:
@@ -406,6 +420,8 @@ class AsyncClient(_BaseClient):
             max_tokens=max_tokens,
             max_sentences=max_sentences,
             long_input=long_input,
+            fmt=format,
+            glossary_terms=glossary,
         )
         return convert.article(
             await self._call(self.articles.ProcessArticle, request, timeout, request_id)

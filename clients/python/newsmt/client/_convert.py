@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from grpc_health.v1 import health_pb2
 
@@ -18,6 +18,11 @@ _POLICIES = {
     "chunk": common_pb2.LONG_INPUT_POLICY_CHUNK,
     "truncate": common_pb2.LONG_INPUT_POLICY_TRUNCATE,
     "reject": common_pb2.LONG_INPUT_POLICY_REJECT,
+}
+_FORMATS = {
+    "plain": common_pb2.TEXT_FORMAT_PLAIN,
+    "html": common_pb2.TEXT_FORMAT_HTML,
+    "markdown": common_pb2.TEXT_FORMAT_MARKDOWN,
 }
 _STATES = {
     translation_pb2.ModelInfo.STATE_READY: "ready",
@@ -39,11 +44,44 @@ def segments(items: Iterable[str | t.Segment]) -> list[translation_pb2.Segment]:
 
 
 def translate_request(
-    texts: Iterable[str | t.Segment], target: str, source: str
+    texts: Iterable[str | t.Segment],
+    target: str,
+    source: str,
+    fmt: t.TextFormat = "plain",
+    glossary_terms: t.Glossary | None = None,
 ) -> translation_pb2.TranslateRequest:
     return translation_pb2.TranslateRequest(
-        segments=segments(texts), source_language_code=source, target_language_code=target
+        segments=segments(texts),
+        source_language_code=source,
+        target_language_code=target,
+        format=text_format(fmt),
+        glossary=glossary(glossary_terms),
     )
+
+
+def text_format(name: t.TextFormat) -> common_pb2.TextFormat.ValueType:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise ValueError(f"format must be one of {', '.join(_FORMATS)}") from None
+
+
+def glossary(terms: t.Glossary | None) -> list[common_pb2.GlossaryEntry]:
+    """A mapping source -> target ("" keeps the term), or a sequence of GlossaryEntry."""
+    if not terms:
+        return []
+    if isinstance(terms, Mapping):
+        return [common_pb2.GlossaryEntry(source=s, target=t_) for s, t_ in terms.items()]
+    out = []
+    for entry in terms:
+        if not isinstance(entry, t.GlossaryEntry):
+            raise TypeError("glossary: a mapping source -> target, or GlossaryEntry items")
+        out.append(
+            common_pb2.GlossaryEntry(
+                source=entry.source, target=entry.target, ignore_case=entry.ignore_case
+            )
+        )
+    return out
 
 
 def length(max_tokens: int | None, max_sentences: int | None) -> common_pb2.SummaryLength:
@@ -70,6 +108,7 @@ def summarize_request(
     max_tokens: int | None,
     max_sentences: int | None,
     long_input: t.LongInputPolicy,
+    fmt: t.TextFormat = "plain",
 ) -> summarization_pb2.SummarizeRequest:
     return summarization_pb2.SummarizeRequest(
         text=text,
@@ -77,6 +116,7 @@ def summarize_request(
         target_language_code=target,
         length=length(max_tokens, max_sentences),
         long_input_policy=policy(long_input),
+        format=text_format(fmt),
     )
 
 
@@ -91,8 +131,12 @@ def article_request(
     max_tokens: int | None,
     max_sentences: int | None,
     long_input: t.LongInputPolicy,
+    fmt: t.TextFormat = "plain",
+    glossary_terms: t.Glossary | None = None,
 ) -> article_pb2.ProcessArticleRequest:
     return article_pb2.ProcessArticleRequest(
+        format=text_format(fmt),
+        glossary=glossary(glossary_terms),
         id=id,
         title=title,
         body=body,
@@ -139,6 +183,9 @@ def translations(pb: translation_pb2.TranslateResponse) -> list[t.Translation]:
             detected(x.detected_language),
             route(x.route),
             x.output_truncated,
+            tuple(x.applied_terms),
+            tuple(x.missed_terms),
+            x.markup_degraded,
         )
         for x in pb.translations
     ]
@@ -166,6 +213,9 @@ def article(pb: article_pb2.ProcessArticleResponse) -> t.ArticleResult:
                 route(x.route),
                 x.output_truncated,
                 t.StageStatus(x.status.code, x.status.message),
+                tuple(x.applied_terms),
+                tuple(x.missed_terms),
+                x.markup_degraded,
             )
             for x in pb.translations
         ],

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
 HandlingMode = Literal["whole", "chunked", "truncated", "unspecified"]
 LongInputPolicy = Literal["chunk", "truncate", "reject"]
+#: How a text is written: markup is kept exactly and carried across by alignment.
+TextFormat = Literal["plain", "html", "markdown"]
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """A term and what it must become; an empty `target` keeps the term as written."""
+
+    source: str
+    target: str = ""
+    ignore_case: bool = False
+
+
+#: A glossary: a mapping source -> target ("" keeps the term), or a list of entries.
+Glossary = Mapping[str, str] | Sequence[GlossaryEntry]
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,11 @@ class Translation:
     detected_language: DetectedLanguage
     route: Route
     output_truncated: bool
+    #: Glossary sources whose target (or kept form) is in `text`, and those that are not.
+    applied_terms: tuple[str, ...] = ()
+    missed_terms: tuple[str, ...] = ()
+    #: Inline markup placed by a fallback, not by alignment (no tag is ever dropped).
+    markup_degraded: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,9 @@ class ArticleTranslation:
     route: Route
     output_truncated: bool
     status: StageStatus
+    applied_terms: tuple[str, ...] = ()
+    missed_terms: tuple[str, ...] = ()
+    markup_degraded: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class ProcessArticleRequest(_message.Message):
     SUMMARY_LANGUAGE_CODES_FIELD_NUMBER: _builtins.int
     SUMMARY_LENGTH_FIELD_NUMBER: _builtins.int
     LONG_INPUT_POLICY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    GLOSSARY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The caller's id, echoed back."""
     title: _builtins.str
@@ -38,6 +40,10 @@ class ProcessArticleRequest(_message.Message):
     source_language_code: _builtins.str
     """"en", "ru" or "es". Empty: detected from title and body."""
     long_input_policy: _common_pb2.LongInputPolicy.ValueType
+    format: _common_pb2.TextFormat.ValueType
+    """How title and body are written. Summaries read the text without its markup and are
+    plain text.
+    """
     @_builtins.property
     def target_language_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Languages to translate title and body into. A target equal to the source is returned
@@ -50,6 +56,10 @@ class ProcessArticleRequest(_message.Message):
 
     @_builtins.property
     def summary_length(self) -> _common_pb2.SummaryLength: ...
+    @_builtins.property
+    def glossary(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.GlossaryEntry]:
+        """Applied to the translations of title and body, and to the translation of the summaries."""
+
     def __init__(
         self,
         *,
@@ -61,10 +71,12 @@ class ProcessArticleRequest(_message.Message):
         summary_language_codes: _abc.Iterable[_builtins.str] | None = ...,
         summary_length: _common_pb2.SummaryLength | None = ...,
         long_input_policy: _common_pb2.LongInputPolicy.ValueType = ...,
+        format: _common_pb2.TextFormat.ValueType = ...,
+        glossary: _abc.Iterable[_common_pb2.GlossaryEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["summary_length", b"summary_length"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "id", b"id", "long_input_policy", b"long_input_policy", "source_language_code", b"source_language_code", "summary_language_codes", b"summary_language_codes", "summary_length", b"summary_length", "target_language_codes", b"target_language_codes", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "format", b"format", "glossary", b"glossary", "id", b"id", "long_input_policy", b"long_input_policy", "source_language_code", b"source_language_code", "summary_language_codes", b"summary_language_codes", "summary_length", b"summary_length", "target_language_codes", b"target_language_codes", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -80,14 +92,24 @@ class ArticleTranslation(_message.Message):
     ROUTE_FIELD_NUMBER: _builtins.int
     OUTPUT_TRUNCATED_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    APPLIED_TERMS_FIELD_NUMBER: _builtins.int
+    MISSED_TERMS_FIELD_NUMBER: _builtins.int
+    MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
     target_language_code: _builtins.str
     title: _builtins.str
     body: _builtins.str
     output_truncated: _builtins.bool
+    markup_degraded: _builtins.bool
     @_builtins.property
     def route(self) -> _common_pb2.ModelRoute: ...
     @_builtins.property
     def status(self) -> _common_pb2.StageStatus: ...
+    @_builtins.property
+    def applied_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """As on Translation, over title and body together."""
+
+    @_builtins.property
+    def missed_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -97,10 +119,13 @@ class ArticleTranslation(_message.Message):
         route: _common_pb2.ModelRoute | None = ...,
         output_truncated: _builtins.bool = ...,
         status: _common_pb2.StageStatus | None = ...,
+        applied_terms: _abc.Iterable[_builtins.str] | None = ...,
+        missed_terms: _abc.Iterable[_builtins.str] | None = ...,
+        markup_degraded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["route", b"route", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "output_truncated", b"output_truncated", "route", b"route", "status", b"status", "target_language_code", b"target_language_code", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "body", b"body", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "route", b"route", "status", b"status", "target_language_code", b"target_language_code", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

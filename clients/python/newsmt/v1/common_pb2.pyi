@@ -47,6 +47,30 @@ LONG_INPUT_POLICY_REJECT: LongInputPolicy.ValueType  # 3
 """Fail with INVALID_ARGUMENT instead of summarizing more than one window."""
 Global___LongInputPolicy: _TypeAlias = LongInputPolicy  # noqa: Y015
 
+class _TextFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TextFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TextFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TEXT_FORMAT_UNSPECIFIED: _TextFormat.ValueType  # 0
+    """Plain text, as TEXT_FORMAT_PLAIN."""
+    TEXT_FORMAT_PLAIN: _TextFormat.ValueType  # 1
+    TEXT_FORMAT_HTML: _TextFormat.ValueType  # 2
+    TEXT_FORMAT_MARKDOWN: _TextFormat.ValueType  # 3
+
+class TextFormat(_TextFormat, metaclass=_TextFormatEnumTypeWrapper):
+    """How a text is written. Markup is kept exactly as written and never translated; inline tags
+    and Markdown emphasis are carried across by alignment.
+    """
+
+TEXT_FORMAT_UNSPECIFIED: TextFormat.ValueType  # 0
+"""Plain text, as TEXT_FORMAT_PLAIN."""
+TEXT_FORMAT_PLAIN: TextFormat.ValueType  # 1
+TEXT_FORMAT_HTML: TextFormat.ValueType  # 2
+TEXT_FORMAT_MARKDOWN: TextFormat.ValueType  # 3
+Global___TextFormat: _TypeAlias = TextFormat  # noqa: Y015
+
 @_typing.final
 class DetectedLanguage(_message.Message):
     """A language identified in a text."""
@@ -220,3 +244,32 @@ class StageStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StageStatus: _TypeAlias = StageStatus  # noqa: Y015
+
+@_typing.final
+class GlossaryEntry(_message.Message):
+    """A term and what it must become. An empty target keeps the source as written: a name, a
+    brand, a do-not-translate term. Matched longest first, on word boundaries.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    IGNORE_CASE_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    target: _builtins.str
+    ignore_case: _builtins.bool
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        target: _builtins.str = ...,
+        ignore_case: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ignore_case", b"ignore_case", "source", b"source", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GlossaryEntry: _TypeAlias = GlossaryEntry  # noqa: Y015

@@ -26,12 +26,15 @@ class SummarizeRequest(_message.Message):
     TARGET_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
     LENGTH_FIELD_NUMBER: _builtins.int
     LONG_INPUT_POLICY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     source_language_code: _builtins.str
     """"en", "ru" or "es". Empty: detected."""
     target_language_code: _builtins.str
     """The summary's language. Empty: the source language."""
     long_input_policy: _common_pb2.LongInputPolicy.ValueType
+    format: _common_pb2.TextFormat.ValueType
+    """How the text is written; the summary reads it without its markup and is plain text."""
     @_builtins.property
     def length(self) -> _common_pb2.SummaryLength: ...
     def __init__(
@@ -42,10 +45,11 @@ class SummarizeRequest(_message.Message):
         target_language_code: _builtins.str = ...,
         length: _common_pb2.SummaryLength | None = ...,
         long_input_policy: _common_pb2.LongInputPolicy.ValueType = ...,
+        format: _common_pb2.TextFormat.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["length", b"length"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["length", b"length", "long_input_policy", b"long_input_policy", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "length", b"length", "long_input_policy", b"long_input_policy", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

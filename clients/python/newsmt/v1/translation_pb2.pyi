@@ -52,22 +52,34 @@ class TranslateRequest(_message.Message):
     SEGMENTS_FIELD_NUMBER: _builtins.int
     SOURCE_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
     TARGET_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    GLOSSARY_FIELD_NUMBER: _builtins.int
     source_language_code: _builtins.str
     """"en", "ru" or "es". Empty: detect the language of each segment separately."""
     target_language_code: _builtins.str
     """"en", "ru" or "es". Required."""
+    format: _common_pb2.TextFormat.ValueType
+    """How every segment is written: plain (the default), HTML or Markdown."""
     @_builtins.property
     def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]: ...
+    @_builtins.property
+    def glossary(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.GlossaryEntry]:
+        """Terms to translate a fixed way, or keep; on a pivot route (ru <-> es) they apply to the
+        whole route. At most 1,000 entries.
+        """
+
     def __init__(
         self,
         *,
         segments: _abc.Iterable[Global___Segment] | None = ...,
         source_language_code: _builtins.str = ...,
         target_language_code: _builtins.str = ...,
+        format: _common_pb2.TextFormat.ValueType = ...,
+        glossary: _abc.Iterable[_common_pb2.GlossaryEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["segments", b"segments", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "glossary", b"glossary", "segments", b"segments", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -82,12 +94,19 @@ class Translation(_message.Message):
     DETECTED_LANGUAGE_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
     OUTPUT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    APPLIED_TERMS_FIELD_NUMBER: _builtins.int
+    MISSED_TERMS_FIELD_NUMBER: _builtins.int
+    MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The id of the segment this translates."""
     translated_text: _builtins.str
     output_truncated: _builtins.bool
     """True when at least one sentence hit the output-length bound (a runaway, typically on
     noisy input) and was cut there.
+    """
+    markup_degraded: _builtins.bool
+    """Inline markup was placed by a fallback (around the sentence, in source order), not by
+    the model's alignment. No tag is ever dropped.
     """
     @_builtins.property
     def detected_language(self) -> _common_pb2.DetectedLanguage:
@@ -99,6 +118,14 @@ class Translation(_message.Message):
         text already in the target language, which is returned unchanged).
         """
 
+    @_builtins.property
+    def applied_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Glossary sources whose target (or kept form) is in the output, exactly as written."""
+
+    @_builtins.property
+    def missed_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Glossary sources that occur in the input but whose target is not in the output."""
+
     def __init__(
         self,
         *,
@@ -107,10 +134,13 @@ class Translation(_message.Message):
         detected_language: _common_pb2.DetectedLanguage | None = ...,
         route: _common_pb2.ModelRoute | None = ...,
         output_truncated: _builtins.bool = ...,
+        applied_terms: _abc.Iterable[_builtins.str] | None = ...,
+        missed_terms: _abc.Iterable[_builtins.str] | None = ...,
+        markup_degraded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "id", b"id", "output_truncated", b"output_truncated", "route", b"route", "translated_text", b"translated_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "route", b"route", "translated_text", b"translated_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
