@@ -157,6 +157,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             input="One. Two. Three.",
         )
         assert summary.returncode == 0 and summary.stdout.strip() == "One."
+        documents_from_the_cli(address, tmp_path)
         assert server.stop(signal.SIGTERM, timeout=30) == 0
     logs = log.read_text()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
@@ -168,6 +169,37 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
     assert "Anatoly Antonov" not in logs  # article text never reaches the log
     down = cli("health", "--address", address, "--timeout", "1")
     assert down.returncode == 1
+
+
+def documents_from_the_cli(address: str, tmp_path: Path) -> None:
+    """HTML and Markdown by extension, --markup, --glossary and --keep (identity engine)."""
+    page = tmp_path / "page.html"
+    page.write_text('<p>The <b>minister</b> met <a href="/x?a=1&amp;b=2">Reuters</a>.</p>\n')
+    article = tmp_path / "article.md"
+    article.write_text("## Results\n\nThe *minister* said [no](https://ex.com/a_(b)).\n")
+    out = cli("translate", "--to", "ru", "--from", "en", "--address", address, str(page))
+    assert out.returncode == 0 and out.stdout == page.read_text() + "\n"
+    out = cli("translate", "--to", "ru", "--format", "jsonl", "--address", address, str(article))
+    record = json.loads(out.stdout)
+    assert record["format"] == "markdown" and record["text"] == article.read_text()
+    forced = cli(
+        "translate", "--to", "ru", "--markup", "html", "--format", "jsonl", "--address", address,
+        input="<p>Hi &amp; bye.</p>",
+    )  # fmt: skip
+    assert json.loads(forced.stdout)["format"] == "html"
+    glossary = tmp_path / "terms.tsv"
+    glossary.write_text("# source\ttarget\nminister\tминистр\nReuters\n")
+    out = cli(
+        "translate", "--to", "ru", "--from", "en", "--format", "jsonl", "--address", address,
+        "--glossary", str(glossary), "--keep", "Moscow", str(page),
+    )  # fmt: skip
+    record = json.loads(out.stdout)
+    assert "министр" in record["text"] and "Reuters" in record["text"]
+    assert set(record["applied_terms"]) == {"minister", "Reuters"}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("\tорфан\n")
+    out = cli("translate", "--to", "ru", "--glossary", str(bad), "--address", address, str(page))
+    assert out.returncode == 2 and "bad.tsv:1: empty source term" in out.stderr
 
 
 def test_serve_refuses_bad_settings() -> None:

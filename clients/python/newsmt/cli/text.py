@@ -12,7 +12,10 @@ from typing import Any
 from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-_INPUTS_HELP = "files or folders of .txt files; '-' or nothing reads stdin"
+_INPUTS_HELP = "files, or folders of .txt, .html, .htm and .md files; '-' or nothing reads stdin"
+#: Markup by file extension; anything else (stdin included) is plain unless --markup says.
+_MARKUP_BY_SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
+_FOLDER_SUFFIXES = {".txt", *_MARKUP_BY_SUFFIX}
 
 
 def register(commands: Any) -> None:
@@ -32,6 +35,13 @@ def register(commands: Any) -> None:
         help="text, or one JSON object per input",
     )
     common.add_argument("--token", default=None, help="bearer token, if the server requires one")
+    common.add_argument(
+        "--markup",
+        choices=("plain", "html", "markdown"),
+        default=None,
+        help="how the input is written (default: by extension: .html/.htm html, .md markdown, "
+        "else plain); markup is kept exactly and never translated",
+    )
     add_tls_flags(common)
 
     translate = commands.add_parser(
@@ -44,6 +54,20 @@ def register(commands: Any) -> None:
     )
     translate.add_argument(
         "--to", dest="target", required=True, help="target language: en, ru or es"
+    )
+    translate.add_argument(
+        "--glossary",
+        type=Path,
+        default=None,
+        help="TSV file, one term a line: source<TAB>target; an empty target keeps the term as "
+        "written; blank lines and lines starting with # are skipped",
+    )
+    translate.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="TERM",
+        help="keep TERM as written (a name, a brand); repeatable",
     )
     translate.set_defaults(run=run_translate)
 
@@ -80,10 +104,34 @@ def _inputs(paths: list[Path]) -> Iterator[tuple[str, str]]:
         return
     for path in paths:
         if path.is_dir():
-            for file in sorted(path.rglob("*.txt")):
-                yield str(file), file.read_text(encoding="utf-8")
+            for file in sorted(path.rglob("*")):
+                if file.suffix.lower() in _FOLDER_SUFFIXES and file.is_file():
+                    yield str(file), file.read_text(encoding="utf-8")
         else:
             yield str(path), path.read_text(encoding="utf-8")
+
+
+def markup_of(name: str, override: str | None) -> str:
+    """The input's format: --markup if given, else by the file's extension."""
+    if override:
+        return override
+    return _MARKUP_BY_SUFFIX.get(Path(name).suffix.lower(), "plain")
+
+
+def read_glossary(path: Path | None, keep: list[str]) -> dict[str, str]:
+    """--glossary (TSV: source, tab, target; empty target = keep) and --keep terms."""
+    terms: dict[str, str] = {}
+    if path is not None:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            source, _, target = line.partition("\t")  # no tab: keep the term
+            if not source.strip():
+                raise ValueError(f"{path}:{number}: empty source term")
+            terms[source.strip()] = target.strip()
+    for term in keep:
+        terms[term] = ""
+    return terms
 
 
 def _progress(items: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
@@ -109,7 +157,7 @@ def _run(args: argparse.Namespace, work: Any) -> int:
     ) as client:
         for name, text in _progress(items):
             try:
-                record = work(client, text)
+                record = work(client, text, markup_of(name, args.markup))
             except NewsmtError as exc:
                 failed += 1
                 print(f"newsmt {args.command}: {name}: {exc}", file=sys.stderr)
@@ -133,22 +181,36 @@ def _run(args: argparse.Namespace, work: Any) -> int:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    def work(client: Any, text: str) -> dict[str, Any]:
-        [result] = client.translate([text], target=args.target, source=args.source)
+    try:
+        glossary = read_glossary(args.glossary, args.keep)
+    except (OSError, ValueError) as exc:
+        print(f"newsmt translate: --glossary: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    def work(client: Any, text: str, markup: str) -> dict[str, Any]:
+        [result] = client.translate(
+            [text], target=args.target, source=args.source, format=markup, glossary=glossary
+        )
+        if result.missed_terms and args.format == "text":
+            print(f"glossary terms not applied: {', '.join(result.missed_terms)}", file=sys.stderr)
         return {
             "text": result.text,
+            "format": markup,
             "source_language": result.detected_language.language,
             "confidence": result.detected_language.confidence,
             "models": list(result.route.models),
             "demo": result.route.demo,
             "output_truncated": result.output_truncated,
+            "applied_terms": list(result.applied_terms),
+            "missed_terms": list(result.missed_terms),
+            "markup_degraded": result.markup_degraded,
         }
 
     return _run(args, work)
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    def work(client: Any, text: str) -> dict[str, Any]:
+    def work(client: Any, text: str, markup: str) -> dict[str, Any]:
         result = client.summarize(
             text,
             target=args.target,
@@ -156,6 +218,7 @@ def run_summarize(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             max_sentences=args.max_sentences,
             long_input=args.long_input,
+            format=markup,
         )
         h = result.input_handling
         return {
