@@ -25,7 +25,7 @@ SOURCES = (ROOT / "service", ROOT / "clients" / "python")
 SERVICE = ("core", "engines", "scheduler", "models", "pipeline", "server")
 CLIENT = ("v1", "client", "cli")
 #: CLI modules that may import the server distribution lazily.
-SERVER_COMMANDS = {"newsmt.cli.serve", "newsmt.cli.smoke", "newsmt.cli.models"}
+SERVER_COMMANDS = {"newsmt.cli.serve", "newsmt.cli.smoke", "newsmt.cli.models", "newsmt.cli.eval"}
 
 
 @dataclass(frozen=True)
