@@ -131,6 +131,16 @@ def load_calibration(path: Path) -> dict[str, Calibration]:
     return {key: _parse(key, value, f"{path}: models.{key}") for key, value in models.items()}
 
 
+def load_server_calibration(path: Path | None, model_dir: Path) -> dict[str, Calibration]:
+    """The calibration a server uses (the `calibration` setting): the file at `path` when one
+    is set (CalibrationError when it is missing or bad), else `model_dir/calibration.json`
+    when present, else none, and nothing is calibrated."""
+    if path is not None:
+        return load_calibration(path)
+    default = calibration_path(model_dir)
+    return load_calibration(default) if default.exists() else {}
+
+
 def write_calibration(path: Path, entries: Iterable[Calibration]) -> None:
     """Write entries atomically, keyed by their identity."""
     models: dict[str, Any] = {}

@@ -12,8 +12,9 @@ from pathlib import Path
 from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
 from newsmt.engines.base import Engine, EngineOptions
 from newsmt.models.factory import create_engine
+from newsmt.models.lock import LockError
 from newsmt.models.registry import ModelSpec, Registry, resolve_compute_type
-from newsmt.models.store import PULL_HINT, ModelStore
+from newsmt.models.store import PULL_HINT, LocalModel, ModelStore
 from newsmt.scheduler.batcher import Batcher, BatcherConfig, BatchObserver
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,12 @@ class ModelPool:
                     served.detail = f"not in {self.store.root}; {PULL_HINT}"
                     log.warning("model %s: %s", name, served.detail)
                     return served
+                mismatch = _lock_mismatch(self.store, local)
+                if mismatch:
+                    served.state = ModelState.FAILED
+                    served.detail = mismatch
+                    log.error("model %s: %s", name, mismatch)
+                    return served
                 path, served.demo = local.path, local.demo
                 ct2_path = self.store.ct2_path(local, self.compute_type(spec))
             engine = create_engine(
@@ -136,6 +143,28 @@ class ModelPool:
                 served.batcher.close(timeout)
             if served.engine is not None:
                 served.engine.close()
+
+
+#: At most this many lock problems are named in a model's detail; the rest are counted.
+_MAX_PROBLEMS = 3
+
+
+def _lock_mismatch(store: ModelStore, local: LocalModel) -> str:
+    """Why a located model must not load because of the lock ("" when it may): its files
+    differ in size from its entry in newsmt.lock, or the lock cannot be read."""
+    try:
+        problems = store.lock_problems(local)
+    except LockError as exc:
+        return f"the model lock cannot be read: {exc}"
+    if not problems:
+        return ""
+    named = "; ".join(problems[:_MAX_PROBLEMS])
+    more = len(problems) - _MAX_PROBLEMS
+    extra = f"; and {more} more" if more > 0 else ""
+    return (
+        f"files differ from {store.lock_file.name}: {named}{extra}. Run `newsmt models verify`, "
+        "then `newsmt models pull` again"
+    )
 
 
 def _warm_up(engine: Engine) -> None:

@@ -6,9 +6,11 @@ Layout under the model directory (default ``./models``, or NEWSMT_MODEL_DIR):
                                               (`newsmt models pull`), so HF tools share them
     demo/<name>/                              random-weight demo models (`newsmt models make-demo`)
     ct2/<name>-<source>-<compute_type>/        CTranslate2 conversions (`newsmt models convert`)
+    newsmt.lock                               what `pull` fetched: commit, file sizes, sha256
 
 Real weights always win over demo weights. Nothing here downloads unless `pull` is called:
-the server only ever reads.
+the server only ever reads. A pulled model with a lock entry is checked against it when it is
+located for loading (`lock_problems`: sizes only; `newsmt models verify` hashes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from pathlib import Path
 from typing import Literal
 
 from newsmt.models.demo import is_demo_model, make_demo_model
+from newsmt.models.lock import (
+    LockEntry,
+    check_sizes,
+    hash_model_dir,
+    lock_path,
+    read_lock,
+    write_lock,
+)
 from newsmt.models.registry import ModelSpec, resolve_compute_type
 
 DemoSize = Literal["full", "tiny"]
@@ -138,6 +148,44 @@ class ModelStore:
         )
         log.info("pulled %s@%s into %s", spec.repo, spec.revision, path)
         return Path(path)
+
+    # -- the lock --------------------------------------------------------------------------
+
+    @property
+    def lock_file(self) -> Path:
+        return lock_path(self.root)
+
+    def read_lock(self) -> dict[str, LockEntry]:
+        """The lock's entries; none when there is no lock file (LockError when it is bad)."""
+        if not self.lock_file.exists():
+            return {}
+        return read_lock(self.lock_file)
+
+    def lock_entry(self, spec: ModelSpec, path: Path) -> LockEntry:
+        """The lock entry of a pulled snapshot: its folder name is the commit it resolved to."""
+        return hash_model_dir(path, repo=spec.repo, revision=spec.revision, commit=path.name)
+
+    def record(self, entries: dict[str, LockEntry]) -> Path:
+        """Merge `entries` (by registry name) into the lock file; the others are kept."""
+        merged = {**self.read_lock(), **entries}
+        write_lock(self.lock_file, merged)
+        return self.lock_file
+
+    def lock_problems(self, model: LocalModel) -> list[str] | None:
+        """How a located model differs from its lock entry, by size (no file is read): None
+        when there is nothing to check (a demo model, or no lock entry), else the problems
+        (empty when it matches). They name files and sizes, never content."""
+        if model.demo:
+            return None
+        entry = self.read_lock().get(model.spec.name)
+        if entry is None:
+            return None
+        problems = []
+        if entry.repo != model.spec.repo:
+            problems.append(
+                f"the lock pins repo {entry.repo}, the registry asks for {model.spec.repo}"
+            )
+        return problems + check_sizes(model.path, entry)
 
     def convert(self, model: LocalModel, compute_type: str) -> Path:
         """Convert a located model to CTranslate2 with `compute_type` quantization."""

@@ -49,6 +49,11 @@ class Settings:
     # -- models ----------------------------------------------------------------------------
     model_dir: Path = _setting(Path("models"), "Where models live (see `newsmt models --help`).")
     registry: Path | None = _setting(None, "The registry TOML; empty = the built-in one.")
+    calibration: Path | None = _setting(
+        None,
+        "Seq-Logprob percentiles per model from `newsmt eval` (calibration.json), for the "
+        "LOW_CONFIDENCE flag; empty = --model-dir/calibration.json when present, else none.",
+    )
     device: str = _setting("cpu", '"cpu" or "cuda".')
     intra_threads: int = _setting(0, "Threads one engine call may use. 0 = usable CPUs.")
     inter_threads: int = _setting(1, "Engine calls one model may run at once.")

@@ -39,9 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     text.register(commands)
     process.register(commands)
     if _server.server_installed():
+        from newsmt.cli import eval as eval_command
+
         models.register(commands)
+        eval_command.register(commands)
     else:
         _server.register_unavailable(commands, "models", "list, download or build models")
+        _server.register_unavailable(commands, "eval", "measure translation quality")
     health.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""`newsmt models`: list, pull, make-demo (and convert, for CTranslate2)."""
+"""`newsmt models`: list, pull (which writes the lock), verify, make-demo and convert."""
 
 from __future__ import annotations
 
@@ -43,7 +43,30 @@ def register(commands: Any) -> None:
     pull.add_argument(
         "--convert", action="store_true", help="also convert to CTranslate2 (see `convert`)"
     )
+    pull.add_argument(
+        "--pin",
+        action="store_true",
+        help="also write a copy of the registry with each pulled model's revision set to the "
+        "commit it resolved to",
+    )
+    pull.add_argument(
+        "--pin-out",
+        type=Path,
+        default=None,
+        help="where --pin writes the registry copy (default: --model-dir/registry.pinned.toml)",
+    )
     pull.set_defaults(run=run_pull)
+
+    verify = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check pulled files against the lock (sha256)",
+        description="Hash every file of each pulled model and compare it with --model-dir/"
+        "newsmt.lock, which `pull` writes. Prints each difference; exits 1 if any model "
+        "differs, 0 if all match. Models without a lock entry are listed, not failed.",
+    )
+    verify.add_argument("names", nargs="*", help="registry names (default: all)")
+    verify.set_defaults(run=run_verify)
 
     demo = sub.add_parser(
         "make-demo",
@@ -151,17 +174,79 @@ def run_list(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
 def run_pull(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
     _configure_logging()
     failed = 0
+    locked = {}
     for spec in specs:
         try:
             path = store.pull(spec)
+            locked[spec.name] = store.lock_entry(spec, path)
         except Exception as exc:
             failed += 1
             print(f"newsmt models pull: {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
-        print(f"{spec.name}: {path}")
+        print(f"{spec.name}: {path} (commit {locked[spec.name].commit})")
+    if locked:
+        print(f"lock: {store.record(locked)} ({len(locked)} model(s) recorded)")
+    if args.pin and locked:
+        failed += _write_pinned(args, store, {n: e.commit for n, e in locked.items()})
     if args.convert and not failed:
         return _convert_all(store, specs, None, "cpu", force=False)
     return EXIT_OK if not failed else EXIT_FAILED
+
+
+def _write_pinned(args: argparse.Namespace, store: Any, commits: dict[str, str]) -> int:
+    """Write the pinned registry copy; 1 on failure (said on stderr), else 0."""
+    from newsmt.models.pin import PinError, pin_registry
+    from newsmt.models.registry import DEFAULT_REGISTRY
+
+    source = args.registry or DEFAULT_REGISTRY
+    target = args.pin_out or store.root / "registry.pinned.toml"
+    try:
+        pinned = pin_registry(source.read_text(encoding="utf-8"), commits)
+    except (OSError, PinError) as exc:
+        print(f"newsmt models pull --pin: {exc}", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(pinned, encoding="utf-8")
+    print(f"pinned registry: {target} (serve with --registry {target})")
+    return 0
+
+
+@_with_models
+def run_verify(args: argparse.Namespace, store: Any, specs: list[Any]) -> int:
+    from newsmt.models.lock import LockError, verify_hashes
+
+    try:
+        entries = store.read_lock()
+    except LockError as exc:
+        print(f"newsmt models verify: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    bad = 0
+    unlocked = []
+    for spec in specs:
+        entry = entries.get(spec.name)
+        if entry is None:
+            unlocked.append(spec.name)
+            continue
+        local = store.locate(spec)
+        if local is None or local.demo:
+            problems = [f"no pulled files for {spec.repo}@{spec.revision} in {store.root}"]
+        else:
+            problems = verify_hashes(local.path, entry)
+            if entry.repo != spec.repo:
+                problems.insert(0, f"the lock pins repo {entry.repo}, the registry {spec.repo}")
+        if problems:
+            bad += 1
+            for problem in problems:
+                print(f"{spec.name}: {problem}")
+        else:
+            print(f"{spec.name}: ok ({len(entry.files)} files, commit {entry.commit})")
+    if unlocked:
+        print(f"no lock entry (not pulled with `newsmt models pull`): {', '.join(unlocked)}")
+    if bad:
+        print(
+            f"newsmt models verify: {bad} model(s) differ from {store.lock_file}", file=sys.stderr
+        )
+    return EXIT_FAILED if bad else EXIT_OK
 
 
 @_with_models
