@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def targets(service: dict[str, Any], overhead: dict[str, Any]) -> list[dict[str, Any]]:
+def targets(
+    service: dict[str, Any], overhead: dict[str, Any], documents: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Each target: what, the bound, the measured value, met or not."""
     by_c = {row["concurrency"]: row for row in service["service"]}
     c1, c16 = by_c.get(1), by_c.get(16)
@@ -88,6 +90,16 @@ def targets(service: dict[str, Any], overhead: dict[str, Any]) -> list[dict[str,
         match == total,
         unit=f"/{total}",
     )
+    if documents is not None:
+        add(
+            "markup_overhead",
+            f"HTML article / the same text as plain, {documents['sentences']} sentences, "
+            "one request at a time, minus 1",
+            "<= 10%",
+            100 * documents["overhead"],
+            documents["overhead"] <= 0.10,
+            unit="%",
+        )
     return found
 
 
@@ -141,6 +153,8 @@ def render(results: dict[str, Any]) -> str:
     out += _engines(results["engines"])
     out += _service(results["service"])
     out += _overhead(results["overhead"])
+    if "documents" in results:
+        out += _documents(results["documents"])
     out += _memory(results["service"]["memory"])
     out += ["## Targets", ""]
     out += _table(
@@ -153,9 +167,32 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _documents(d: dict[str, Any]) -> list[str]:
+    out = [
+        "## (d) Markup overhead",
+        "",
+        f"The seed article ({d['sentences']} sentences) through the server on the demo "
+        f"{d['model']} model, as plain text and as HTML with {d['tags']} tags (a `<p>` per "
+        "paragraph, a `<b>` and a link in each), the same sentences for the model; one request "
+        "at a time, interleaved, median of the repeats. HTML adds the parse, the alignment "
+        "(CTranslate2's attention), the tag projection and the rendering.",
+        "",
+    ]
+    out += _table(
+        ["format", "seconds", "vs plain"],
+        [
+            ["plain", _num(d["plain_s"], 2), "1.00x"],
+            ["HTML", _num(d["html_s"], 2), f"{d['html_s'] / d['plain_s']:.2f}x"],
+        ],
+    )
+    return out
+
+
 def _measured(t: dict[str, Any]) -> str:
     if t["unit"] == "x":
         return f"{t['measured']:.2f}x"
+    if t["unit"] == "%":
+        return f"{t['measured']:+.1f}%"
     if t["unit"] == "ms":
         return f"{t['measured']:,.0f} ms"
     return f"{t['measured']:,.0f}{t['unit']}"

@@ -5,7 +5,8 @@
                         [--out bench/results/latest.json] [--markdown docs/PERFORMANCE.md]
 
 (a) engines side by side in-process, (b) the real server end to end vs the raw engine,
-(c) serving overhead vs a bare gRPC echo server. See bench/README.md.
+(c) serving overhead vs a bare gRPC echo server, (d) an HTML article vs the same text as
+plain. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 # Never reach the Hugging Face hub: set before anything imports huggingface_hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import documents
 import engines
 import overhead
 import report
@@ -96,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         results["overhead"] = overhead.run(
             model_dir, short_text(sentences), 16, overhead_requests, repeats, workers, log_dir
         )
-    results["targets"] = report.targets(results["service"], results["overhead"])
+    with timed("(d) markup overhead"):
+        results["documents"] = documents.run(model_dir, repeats, log_dir)
+    results["targets"] = report.targets(
+        results["service"], results["overhead"], results["documents"]
+    )
     results["duration_s"] = round(time.perf_counter() - began, 1)
     write(args.out, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write(args.markdown, report.render(results))

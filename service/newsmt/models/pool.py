@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
 from newsmt.engines.base import Engine, EngineOptions
+from newsmt.models.calibration import Calibration, ModelIdentity, low_confidence_threshold
 from newsmt.models.factory import create_engine
 from newsmt.models.lock import LockError
 from newsmt.models.registry import ModelSpec, Registry, resolve_compute_type
@@ -36,6 +37,11 @@ class ServedModel:
     detail: str = ""
     engine: Engine | None = None
     batcher: Batcher | None = None
+    #: These weights on this engine (None for the identity engine): what a calibration and a
+    #: cache entry are keyed by.
+    identity: ModelIdentity | None = None
+    #: Seq-Logprob below which a sentence is LOW_CONFIDENCE; None where not calibrated.
+    low_confidence_below: float | None = None
 
 
 #: Makes the per-model batch observer (metrics); None for no observer.
@@ -51,9 +57,11 @@ class ModelPool:
         batcher_config: BatcherConfig | None = None,
         engine_options: EngineOptions | None = None,
         observer_factory: ObserverFactory | None = None,
+        calibration: Mapping[str, Calibration] | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
+        self._calibration = calibration or {}
         self._batcher_config = batcher_config or BatcherConfig()
         self._engine_options = engine_options or EngineOptions()
         self._observer_factory = observer_factory
@@ -103,7 +111,17 @@ class ModelPool:
             log.exception("model %s failed to load", name)
             return served
         observer = self._observer_factory(name) if self._observer_factory else None
+        identity = None
+        if path is not None and engine.kind != "identity":
+            compute = self.compute_type(spec) if engine.kind == "ctranslate2" else "float32"
+            # A pulled snapshot's folder is named by its commit; a demo model has none.
+            commit = "demo" if engine.demo else path.name
+            identity = ModelIdentity(spec.name, commit, engine.kind, compute, demo=engine.demo)
         with self._lock:
+            served.identity = identity
+            served.low_confidence_below = (
+                None if identity is None else low_confidence_threshold(self._calibration, identity)
+            )
             served.engine = engine
             served.engine_kind = engine.kind
             served.demo = engine.demo

@@ -25,6 +25,8 @@ from newsmt.core.errors import (
 from newsmt.core.safelog import describe
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Format, Glossary, merge_reports, parse
+from newsmt.pipeline.faithfulness import Faithfulness
+from newsmt.pipeline.quality import SegmentQuality, combine
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Summarizer, Summary
 from newsmt.pipeline.translate import Translator, plain_text
 
@@ -61,6 +63,7 @@ class ArticleTranslation:
     applied_terms: tuple[str, ...] = ()
     missed_terms: tuple[str, ...] = ()
     markup_degraded: bool = False
+    quality: SegmentQuality | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,17 @@ class ArticleResult:
         return any(t.demo for t in self.translations) or any(
             s.summary is not None and s.summary.demo for s in self.summaries
         )
+
+
+@dataclass(frozen=True)
+class _English:
+    """The English summary, made once per article, before it is translated per language."""
+
+    summary: str
+    handling: Handling
+    route: tuple[str, ...]
+    demo: bool
+    faithfulness: Faithfulness | None
 
 
 class ArticleProcessor:
@@ -163,6 +177,7 @@ class ArticleProcessor:
             applied_terms=applied,
             missed_terms=missed,
             markup_degraded=title.markup_degraded or body.markup_degraded,
+            quality=combine([q for q in (title.quality, body.quality) if q is not None]),
         )
 
     @staticmethod
@@ -174,9 +189,7 @@ class ArticleProcessor:
         body = plain_text(parse(article.body, article.format, languages.PIVOT))
         return title, body
 
-    def _english_summary(
-        self, article: Article, source: str, ctx: RequestContext
-    ) -> tuple[str, Handling, tuple[str, ...], bool]:
+    def _english_summary(self, article: Article, source: str, ctx: RequestContext) -> _English:
         if not source and article.body.strip():
             raise _undetectable()
         _, body = self._plain(article)
@@ -184,21 +197,31 @@ class ArticleProcessor:
         summary, handling, used = self.summarizer.summarize_english(
             english, article.length, article.policy, ctx
         )
-        return summary, handling, route + used, demo
+        return _English(
+            summary, handling, route + used, demo, self.summarizer.check(english, summary)
+        )
 
     def _summary(
         self,
-        english: tuple[str, Handling, tuple[str, ...], bool],
+        english: _English,
         source: str,
         confidence: float,
         language: str,
         glossary: Glossary | None,
         ctx: RequestContext,
     ) -> ArticleSummary:
-        text, handling, route, demo = english
         try:
             summary = self.summarizer.finish(
-                text, handling, source, confidence, language, route, demo, ctx, glossary=glossary
+                english.summary,
+                english.handling,
+                source,
+                confidence,
+                language,
+                english.route,
+                english.demo,
+                ctx,
+                glossary=glossary,
+                faithfulness=english.faithfulness,
             )
         except Exception as exc:
             return ArticleSummary(language, error=_as_error(exc, ctx))

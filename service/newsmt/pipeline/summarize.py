@@ -15,9 +15,11 @@ from newsmt.core import languages
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument, ModelUnavailable
 from newsmt.models.pool import ModelPool, ServedModel
+from newsmt.pipeline import faithfulness
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Format, Glossary, parse
+from newsmt.pipeline.faithfulness import Faithfulness
 from newsmt.pipeline.segment import fit, segment, sentences
 from newsmt.pipeline.translate import Translator, plain_text
 
@@ -61,6 +63,10 @@ class Summary:
     handling: Handling
     route: tuple[str, ...]
     demo: bool
+    #: Checked against the text the summarizer read (English); None for an empty summary.
+    faithfulness: Faithfulness | None = None
+    #: The language of that text.
+    checked_against: str = ""
 
 
 class Summarizer:
@@ -104,7 +110,22 @@ class Summarizer:
         target = target or source or languages.PIVOT
         english, route, demo = self.to_english(text, source, ctx)
         summary, handling, used = self.summarize_english(english, length, policy, ctx)
-        return self.finish(summary, handling, source, confidence, target, route + used, demo, ctx)
+        return self.finish(
+            summary,
+            handling,
+            source,
+            confidence,
+            target,
+            route + used,
+            demo,
+            ctx,
+            faithfulness=self.check(english, summary),
+        )
+
+    def check(self, english: str, summary: str) -> Faithfulness | None:
+        """The summary's faithfulness to the text the summarizer read (before the summary is
+        translated out of English): a cross-lingual summary is judged where it was made."""
+        return faithfulness.assess(english, summary) if summary.strip() else None
 
     def to_english(
         self, text: str, source: str, ctx: RequestContext
@@ -128,6 +149,7 @@ class Summarizer:
         ctx: RequestContext,
         *,
         glossary: Glossary | None = None,
+        faithfulness: Faithfulness | None = None,
     ) -> Summary:
         """Translate an English summary into `target` (with the request's glossary, if any)
         and wrap it up."""
@@ -138,7 +160,17 @@ class Summarizer:
                 [summary], model.spec.source, target, ctx, glossary=glossary
             )
             summary, route, demo = out.text, route + out.route, demo or out.demo
-        return Summary(summary, source, confidence, target, handling, route, demo)
+        return Summary(
+            summary,
+            source,
+            confidence,
+            target,
+            handling,
+            route,
+            demo,
+            faithfulness,
+            model.spec.source if faithfulness is not None else "",
+        )
 
     def summarize_english(
         self, text: str, length: Length, policy: LongInput, ctx: RequestContext

@@ -5,6 +5,7 @@ together around the translations."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,13 @@ from newsmt.pipeline.documents import (
     token_spans,
 )
 from newsmt.pipeline.documents.finish import Finished, finish_unit
+from newsmt.pipeline.quality import (
+    SegmentQuality,
+    SentenceQuality,
+    aggregate,
+    assess,
+    compose_pivot,
+)
 from newsmt.pipeline.runaway import cut_loop
 from newsmt.pipeline.segment import Piece, fit
 
@@ -52,6 +60,8 @@ class Translated:
     missed_terms: tuple[str, ...] = ()
     #: Inline markup was placed by the fallback, not by the alignment.
     markup_degraded: bool = False
+    #: Per-sentence quality signals rolled up; None when no model ran.
+    quality: SegmentQuality | None = None
 
     @property
     def applied(self) -> tuple[str, ...]:
@@ -70,6 +80,7 @@ class _UnitWork:
     text: str
     alignment: Sequence[TokenLink] | None
     truncated: bool = False
+    quality: SentenceQuality | None = None
 
 
 @dataclass
@@ -81,6 +92,7 @@ class _Outcome:
     applied: tuple[str, ...] = ()
     missed: tuple[str, ...] = ()
     degraded: bool = False
+    quality: SegmentQuality | None = None
 
 
 class Translator:
@@ -146,6 +158,7 @@ class Translator:
                     out.applied,
                     out.missed,
                     out.degraded,
+                    out.quality,
                 )
         return [r for r in results if r is not None]
 
@@ -175,7 +188,7 @@ class Translator:
         work = [_UnitWork(unit.text, None) for _, unit in todo]
         for hop, model in enumerate(models):
             done = self._hop([w.text for w in work], model, ctx, with_attention=aligned)
-            for w, (text, alignment, cut) in zip(work, done, strict=True):
+            for w, (text, alignment, cut, quality) in zip(work, done, strict=True):
                 if hop == 0:
                     w.alignment = alignment
                 elif w.alignment is not None and alignment is not None:
@@ -183,12 +196,15 @@ class Translator:
                 else:
                     w.alignment = None
                 w.text, w.truncated = text, w.truncated or cut
+                # A pivot sentence: the lower Seq-Logprob of its hops, both hops' flags.
+                w.quality = quality if w.quality is None else compose_pivot(w.quality, quality)
         route = tuple(m.spec.name for m in models)
         demo = any(m.demo for m in models)
         outputs: list[list[UnitOutput | None]] = [[None] * len(doc.units) for doc in docs]
         reports: list[list[Finished]] = [[] for _ in docs]
         truncated = [False] * len(docs)
         degraded = [False] * len(docs)
+        qualities: list[list[SentenceQuality]] = [[] for _ in docs]
         for (d, unit), w in zip(todo, work, strict=True):
             finished = finish_unit(unit, w.text, w.alignment, glossary)
             outputs[d][unit.index] = finished.output
@@ -199,6 +215,8 @@ class Translator:
                 degraded[d] = True
             reports[d].append(finished)
             truncated[d] = truncated[d] or w.truncated
+            if w.quality is not None:
+                qualities[d].append(w.quality)
         out = []
         for d, doc in enumerate(docs):
             rendered = render(doc, outputs[d])
@@ -213,16 +231,18 @@ class Translator:
                     applied,
                     missed,
                     rendered.markup_degraded or degraded[d],
+                    aggregate(qualities[d]) if qualities[d] else None,
                 )
             )
         return out
 
     def _hop(
         self, texts: list[str], model: ServedModel, ctx: RequestContext, *, with_attention: bool
-    ) -> list[tuple[str, Sequence[TokenLink] | None, bool]]:
+    ) -> list[tuple[str, Sequence[TokenLink] | None, bool, SentenceQuality]]:
         """Run every unit text through one model, in one scheduler submission: per unit, its
         translation, the alignment of the translation to the unit text (when asked and the
-        engine gives one), and whether a sentence was cut at its bound or in a loop."""
+        engine gives one), whether a sentence was cut at its bound or in a loop, and its
+        quality signals (a unit that `fit` split: its parts' together)."""
         engine, batcher = model.engine, model.batcher
         assert engine is not None and batcher is not None
         limit = min(self.config.max_sentence_tokens, engine.max_input_tokens)
@@ -249,6 +269,7 @@ class Translator:
             rows, ctx, max_new_tokens=bounds, with_attention=with_attention
         )
         per_unit: list[list[tuple[str, Alignment | None]]] = [[] for _ in texts]
+        signals: list[list[SentenceQuality]] = [[] for _ in texts]
         cut = [False] * len(texts)
         for (u, p), row, output, bound in zip(where, rows, generated, bounds, strict=True):
             tokens = output.tokens
@@ -275,8 +296,26 @@ class Translator:
                         output.attention[: len(kept)],
                     )
             per_unit[u].append((text, alignment))
-            cut[u] = cut[u] or looped or len(tokens) >= engine.content_limit(bound)
-        return [(*merge_pieces(pieces[u], per_unit[u]), cut[u]) for u in range(len(texts))]
+            at_bound = len(tokens) >= engine.content_limit(bound)
+            cut[u] = cut[u] or looped or at_bound
+            signals[u].append(
+                assess(
+                    pieces[u][p].text,
+                    text,
+                    source_lang=model.spec.source,
+                    target_lang=model.spec.target,
+                    truncated=at_bound,
+                    loop_cut=looped,
+                    mean_logprob=output.logprob,
+                    low_confidence_below=model.low_confidence_below,
+                    detect=self.detector.detect,
+                )
+            )
+        out: list[tuple[str, Sequence[TokenLink] | None, bool, SentenceQuality]] = []
+        for u in range(len(texts)):
+            joined, links = merge_pieces(pieces[u], per_unit[u])
+            out.append((joined, links, cut[u], functools.reduce(compose_pivot, signals[u])))
+        return out
 
     def _output_bound(self, input_tokens: int, model_max: int) -> int:
         bound = int(self.config.output_ratio * input_tokens) + self.config.output_extra
@@ -303,9 +342,7 @@ def _insert_spans(unit: Unit, output: str, missing: Sequence[int]) -> str:
     return output
 
 
-def _words_only(
-    text: str, spans: list[tuple[int, int] | None]
-) -> list[tuple[int, int] | None]:
+def _words_only(text: str, spans: list[tuple[int, int] | None]) -> list[tuple[int, int] | None]:
     """Token spans with whitespace-only tokens (the identity engine has them) left unlinked:
     an alignment links words."""
     return [None if span is None or text[span[0] : span[1]].isspace() else span for span in spans]

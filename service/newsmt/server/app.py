@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from newsmt.core.errors import ServiceUnavailable
 from newsmt.engines.base import EngineOptions
+from newsmt.models.calibration import CalibrationError, load_server_calibration
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
@@ -86,9 +87,14 @@ class NewsmtServer:
         self.threads = plan_threads(settings)
         self.metrics = Metrics()
         self.metrics_port: int | None = None
+        try:
+            calibration = load_server_calibration(settings.calibration, settings.model_dir)
+        except CalibrationError as exc:
+            raise SettingsError(f"calibration: {exc}") from None
         self.pool = ModelPool(
             self.registry,
             ModelStore(settings.model_dir),
+            calibration=calibration,
             batcher_config=BatcherConfig(
                 max_batch_tokens=settings.max_batch_tokens,
                 max_batch_size=settings.max_batch_size,

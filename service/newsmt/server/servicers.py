@@ -12,6 +12,7 @@ from newsmt.models.pool import ModelState
 from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Entry, Format, Glossary
+from newsmt.pipeline.quality import Flag, SegmentQuality
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
 from newsmt.pipeline.translate import Translator
 from newsmt.server.context import current_request
@@ -95,6 +96,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
                     applied_terms=result.applied_terms,
                     missed_terms=result.missed_terms,
                     markup_degraded=result.markup_degraded,
+                    quality=_quality_pb(result.quality),
                 )
                 for segment, result in zip(request.segments, results, strict=True)
             ]
@@ -208,6 +210,7 @@ class SummarizationServicer(summarization_pb2_grpc.SummarizationServiceServicer)
             target_language_code=summary.target,
             input_handling=_handling(summary.handling),
             route=common_pb2.ModelRoute(models=summary.route, demo=summary.demo),
+            faithfulness=_faithfulness_pb(summary),
         )
 
 
@@ -285,6 +288,37 @@ def _glossary(
     return check.glossary(field, [Entry(e.source, e.target, e.ignore_case) for e in entries])
 
 
+_FLAGS = {flag: common_pb2.QualityFlag.Value(f"QUALITY_FLAG_{flag.name}") for flag in Flag}
+
+
+def _quality_pb(q: SegmentQuality | None) -> common_pb2.Quality:
+    if q is None:
+        return common_pb2.Quality()
+    return common_pb2.Quality(
+        mean_logprob=q.mean_logprob or 0.0,
+        flags=sorted(_FLAGS[f] for f in q.flags),
+        calibrated=q.calibrated,
+        flagged_sentences=q.flagged_sentences,
+        sentences=q.sentences,
+    )
+
+
+def _faithfulness_pb(summary: Summary) -> common_pb2.Faithfulness:
+    f = summary.faithfulness
+    if f is None:
+        return common_pb2.Faithfulness()
+    return common_pb2.Faithfulness(
+        novel_bigram_ratio=f.novel_bigram_ratio,
+        coverage=f.coverage,
+        density=f.density,
+        compression=f.compression,
+        unsupported_numbers=f.unsupported_numbers,
+        unsupported_entities=f.unsupported_entities,
+        flagged=f.flagged,
+        checked_against_language_code=summary.checked_against,
+    )
+
+
 def _handling(h: Handling) -> common_pb2.InputHandling:
     return common_pb2.InputHandling(
         mode=_MODES[h.mode],
@@ -307,6 +341,7 @@ def _summary_pb(
         out.summary = summary.text
         out.input_handling.CopyFrom(_handling(summary.handling))
         out.route.CopyFrom(common_pb2.ModelRoute(models=summary.route, demo=summary.demo))
+        out.faithfulness.CopyFrom(_faithfulness_pb(summary))
     return out
 
 
@@ -325,6 +360,7 @@ def _article_pb(result: ArticleResult) -> article_pb2.ProcessArticleResponse:
                 applied_terms=t.applied_terms,
                 missed_terms=t.missed_terms,
                 markup_degraded=t.markup_degraded,
+                quality=_quality_pb(t.quality),
             )
         )
     return article_pb2.ProcessArticleResponse(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -191,8 +192,19 @@ def run_translate(args: argparse.Namespace) -> int:
         [result] = client.translate(
             [text], target=args.target, source=args.source, format=markup, glossary=glossary
         )
-        if result.missed_terms and args.format == "text":
-            print(f"glossary terms not applied: {', '.join(result.missed_terms)}", file=sys.stderr)
+        q = result.quality
+        if args.format == "text":
+            if result.missed_terms:
+                print(
+                    f"glossary terms not applied: {', '.join(result.missed_terms)}",
+                    file=sys.stderr,
+                )
+            if q.flagged_sentences:
+                print(
+                    f"quality: {q.flagged_sentences} of {q.sentences} sentence(s) flagged: "
+                    f"{', '.join(q.flags)}; check them before publishing",
+                    file=sys.stderr,
+                )
         return {
             "text": result.text,
             "format": markup,
@@ -204,6 +216,7 @@ def run_translate(args: argparse.Namespace) -> int:
             "applied_terms": list(result.applied_terms),
             "missed_terms": list(result.missed_terms),
             "markup_degraded": result.markup_degraded,
+            "quality": dataclasses.asdict(q),
         }
 
     return _run(args, work)
@@ -234,6 +247,7 @@ def run_summarize(args: argparse.Namespace) -> int:
             },
             "models": list(result.route.models),
             "demo": result.route.demo,
+            "faithfulness": dataclasses.asdict(result.faithfulness),
         }
 
     return _run(args, work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from grpc_health.v1 import health_pb2
 
@@ -186,9 +187,36 @@ def translations(pb: translation_pb2.TranslateResponse) -> list[t.Translation]:
             tuple(x.applied_terms),
             tuple(x.missed_terms),
             x.markup_degraded,
+            quality(x.quality),
         )
         for x in pb.translations
     ]
+
+
+def quality(pb: common_pb2.Quality) -> t.Quality:
+    return t.Quality(
+        pb.mean_logprob,
+        tuple(
+            cast(t.QualityFlag, common_pb2.QualityFlag.Name(f).removeprefix("QUALITY_FLAG_"))
+            for f in pb.flags
+        ),
+        pb.calibrated,
+        pb.flagged_sentences,
+        pb.sentences,
+    )
+
+
+def faithfulness(pb: common_pb2.Faithfulness) -> t.Faithfulness:
+    return t.Faithfulness(
+        pb.novel_bigram_ratio,
+        pb.coverage,
+        pb.density,
+        pb.compression,
+        tuple(pb.unsupported_numbers),
+        tuple(pb.unsupported_entities),
+        pb.flagged,
+        pb.checked_against_language_code,
+    )
 
 
 def summary(pb: summarization_pb2.SummarizeResponse) -> t.Summary:
@@ -198,6 +226,7 @@ def summary(pb: summarization_pb2.SummarizeResponse) -> t.Summary:
         pb.target_language_code,
         handling(pb.input_handling),
         route(pb.route),
+        faithfulness(pb.faithfulness),
     )
 
 
@@ -216,6 +245,7 @@ def article(pb: article_pb2.ProcessArticleResponse) -> t.ArticleResult:
                 tuple(x.applied_terms),
                 tuple(x.missed_terms),
                 x.markup_degraded,
+                quality(x.quality),
             )
             for x in pb.translations
         ],
@@ -226,6 +256,7 @@ def article(pb: article_pb2.ProcessArticleResponse) -> t.ArticleResult:
                 handling(x.input_handling),
                 route(x.route),
                 t.StageStatus(x.status.code, x.status.message),
+                faithfulness(x.faithfulness),
             )
             for x in pb.summaries
         ],

@@ -39,6 +39,46 @@ class Route:
     demo: bool = False
 
 
+QualityFlag = Literal[
+    "LOW_CONFIDENCE",
+    "REPETITION",
+    "WRONG_LANGUAGE",
+    "UNTRANSLATED",
+    "LENGTH_RATIO",
+    "NUMBER_MISMATCH",
+    "TRUNCATED",
+]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """When not to trust a translation: per-sentence signals rolled up over the segment.
+    `mean_logprob` is the lowest sentence's mean token log-probability; LOW_CONFIDENCE fires
+    only where `calibrated` (never on demo models)."""
+
+    mean_logprob: float = 0.0
+    flags: tuple[QualityFlag, ...] = ()
+    calibrated: bool = False
+    flagged_sentences: int = 0
+    sentences: int = 0
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """How far a summary stays with the text the summarizer read (in
+    `checked_against_language`): Newsroom's fragment measures, and numbers and names the
+    source does not support."""
+
+    novel_bigram_ratio: float = 0.0
+    coverage: float = 0.0
+    density: float = 0.0
+    compression: float = 0.0
+    unsupported_numbers: tuple[str, ...] = ()
+    unsupported_entities: tuple[str, ...] = ()
+    flagged: bool = False
+    checked_against_language: str = ""
+
+
 @dataclass(frozen=True)
 class Segment:
     id: str
@@ -57,6 +97,7 @@ class Translation:
     missed_terms: tuple[str, ...] = ()
     #: Inline markup placed by a fallback, not by alignment (no tag is ever dropped).
     markup_degraded: bool = False
+    quality: Quality = field(default_factory=Quality)
 
 
 @dataclass(frozen=True)
@@ -76,6 +117,7 @@ class Summary:
     language: str
     input_handling: InputHandling
     route: Route
+    faithfulness: Faithfulness = field(default_factory=Faithfulness)
 
 
 @dataclass(frozen=True)
@@ -108,6 +150,7 @@ class ArticleTranslation:
     applied_terms: tuple[str, ...] = ()
     missed_terms: tuple[str, ...] = ()
     markup_degraded: bool = False
+    quality: Quality = field(default_factory=Quality)
 
 
 @dataclass(frozen=True)
@@ -117,6 +160,7 @@ class ArticleSummary:
     input_handling: InputHandling
     route: Route
     status: StageStatus
+    faithfulness: Faithfulness = field(default_factory=Faithfulness)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ class ArticleTranslation(_message.Message):
     APPLIED_TERMS_FIELD_NUMBER: _builtins.int
     MISSED_TERMS_FIELD_NUMBER: _builtins.int
     MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
     target_language_code: _builtins.str
     title: _builtins.str
     body: _builtins.str
@@ -110,6 +111,10 @@ class ArticleTranslation(_message.Message):
 
     @_builtins.property
     def missed_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def quality(self) -> _common_pb2.Quality:
+        """Over title and body together."""
+
     def __init__(
         self,
         *,
@@ -122,10 +127,11 @@ class ArticleTranslation(_message.Message):
         applied_terms: _abc.Iterable[_builtins.str] | None = ...,
         missed_terms: _abc.Iterable[_builtins.str] | None = ...,
         markup_degraded: _builtins.bool = ...,
+        quality: _common_pb2.Quality | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["route", b"route", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality", "route", b"route", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "body", b"body", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "route", b"route", "status", b"status", "target_language_code", b"target_language_code", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "body", b"body", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "status", b"status", "target_language_code", b"target_language_code", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -140,6 +146,7 @@ class ArticleSummary(_message.Message):
     INPUT_HANDLING_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    FAITHFULNESS_FIELD_NUMBER: _builtins.int
     language_code: _builtins.str
     summary: _builtins.str
     @_builtins.property
@@ -148,6 +155,8 @@ class ArticleSummary(_message.Message):
     def route(self) -> _common_pb2.ModelRoute: ...
     @_builtins.property
     def status(self) -> _common_pb2.StageStatus: ...
+    @_builtins.property
+    def faithfulness(self) -> _common_pb2.Faithfulness: ...
     def __init__(
         self,
         *,
@@ -156,10 +165,11 @@ class ArticleSummary(_message.Message):
         input_handling: _common_pb2.InputHandling | None = ...,
         route: _common_pb2.ModelRoute | None = ...,
         status: _common_pb2.StageStatus | None = ...,
+        faithfulness: _common_pb2.Faithfulness | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["input_handling", b"input_handling", "route", b"route", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["faithfulness", b"faithfulness", "input_handling", b"input_handling", "route", b"route", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_handling", b"input_handling", "language_code", b"language_code", "route", b"route", "status", b"status", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["faithfulness", b"faithfulness", "input_handling", b"input_handling", "language_code", b"language_code", "route", b"route", "status", b"status", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16newsmt/v1/common.proto\x12\tnewsmt.v1\"=\n\x10\x44\x65tectedLanguage\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"*\n\nModelRoute\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x0c\n\x04\x64\x65mo\x18\x02 \x01(\x08\"G\n\rSummaryLength\x12\x14\n\nmax_tokens\x18\x01 \x01(\rH\x00\x12\x17\n\rmax_sentences\x18\x02 \x01(\rH\x00\x42\x07\n\x05limit\"\xfc\x01\n\rInputHandling\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.newsmt.v1.InputHandling.Mode\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\r\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\r\x12\x15\n\rwindow_tokens\x18\x04 \x01(\r\x12\x16\n\x0e\x64ropped_tokens\x18\x05 \x01(\r\x12\x15\n\rreduce_passes\x18\x06 \x01(\r\"R\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_WHOLE\x10\x01\x12\x10\n\x0cMODE_CHUNKED\x10\x02\x12\x12\n\x0eMODE_TRUNCATED\x10\x03\",\n\x0bStageStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"D\n\rGlossaryEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x13\n\x0bignore_case\x18\x03 \x01(\x08*\x8f\x01\n\x0fLongInputPolicy\x12!\n\x1dLONG_INPUT_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n\x17LONG_INPUT_POLICY_CHUNK\x10\x01\x12\x1e\n\x1aLONG_INPUT_POLICY_TRUNCATE\x10\x02\x12\x1c\n\x18LONG_INPUT_POLICY_REJECT\x10\x03*p\n\nTextFormat\x12\x1b\n\x17TEXT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11TEXT_FORMAT_PLAIN\x10\x01\x12\x14\n\x10TEXT_FORMAT_HTML\x10\x02\x12\x18\n\x14TEXT_FORMAT_MARKDOWN\x10\x03\x42$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16newsmt/v1/common.proto\x12\tnewsmt.v1\"=\n\x10\x44\x65tectedLanguage\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"*\n\nModelRoute\x12\x0e\n\x06models\x18\x01 \x03(\t\x12\x0c\n\x04\x64\x65mo\x18\x02 \x01(\x08\"G\n\rSummaryLength\x12\x14\n\nmax_tokens\x18\x01 \x01(\rH\x00\x12\x17\n\rmax_sentences\x18\x02 \x01(\rH\x00\x42\x07\n\x05limit\"\xfc\x01\n\rInputHandling\x12+\n\x04mode\x18\x01 \x01(\x0e\x32\x1d.newsmt.v1.InputHandling.Mode\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\r\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\r\x12\x15\n\rwindow_tokens\x18\x04 \x01(\r\x12\x16\n\x0e\x64ropped_tokens\x18\x05 \x01(\r\x12\x15\n\rreduce_passes\x18\x06 \x01(\r\"R\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_WHOLE\x10\x01\x12\x10\n\x0cMODE_CHUNKED\x10\x02\x12\x12\n\x0eMODE_TRUNCATED\x10\x03\",\n\x0bStageStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"D\n\rGlossaryEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x13\n\x0bignore_case\x18\x03 \x01(\x08\"\x88\x01\n\x07Quality\x12\x14\n\x0cmean_logprob\x18\x01 \x01(\x02\x12%\n\x05\x66lags\x18\x02 \x03(\x0e\x32\x16.newsmt.v1.QualityFlag\x12\x12\n\ncalibrated\x18\x03 \x01(\x08\x12\x19\n\x11\x66lagged_sentences\x18\x04 \x01(\r\x12\x11\n\tsentences\x18\x05 \x01(\r\"\xd5\x01\n\x0c\x46\x61ithfulness\x12\x1a\n\x12novel_bigram_ratio\x18\x01 \x01(\x02\x12\x10\n\x08\x63overage\x18\x02 \x01(\x02\x12\x0f\n\x07\x64\x65nsity\x18\x03 \x01(\x02\x12\x13\n\x0b\x63ompression\x18\x04 \x01(\x02\x12\x1b\n\x13unsupported_numbers\x18\x05 \x03(\t\x12\x1c\n\x14unsupported_entities\x18\x06 \x03(\t\x12\x0f\n\x07\x66lagged\x18\x07 \x01(\x08\x12%\n\x1d\x63hecked_against_language_code\x18\x08 \x01(\t*\x8f\x01\n\x0fLongInputPolicy\x12!\n\x1dLONG_INPUT_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n\x17LONG_INPUT_POLICY_CHUNK\x10\x01\x12\x1e\n\x1aLONG_INPUT_POLICY_TRUNCATE\x10\x02\x12\x1c\n\x18LONG_INPUT_POLICY_REJECT\x10\x03*p\n\nTextFormat\x12\x1b\n\x17TEXT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11TEXT_FORMAT_PLAIN\x10\x01\x12\x14\n\x10TEXT_FORMAT_HTML\x10\x02\x12\x18\n\x14TEXT_FORMAT_MARKDOWN\x10\x03*\x86\x02\n\x0bQualityFlag\x12\x1c\n\x18QUALITY_FLAG_UNSPECIFIED\x10\x00\x12\x1f\n\x1bQUALITY_FLAG_LOW_CONFIDENCE\x10\x01\x12\x1b\n\x17QUALITY_FLAG_REPETITION\x10\x02\x12\x1f\n\x1bQUALITY_FLAG_WRONG_LANGUAGE\x10\x03\x12\x1d\n\x19QUALITY_FLAG_UNTRANSLATED\x10\x04\x12\x1d\n\x19QUALITY_FLAG_LENGTH_RATIO\x10\x05\x12 \n\x1cQUALITY_FLAG_NUMBER_MISMATCH\x10\x06\x12\x1a\n\x16QUALITY_FLAG_TRUNCATED\x10\x07\x42$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,10 +32,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'newsmt.v1.common_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.newsmt.v1P\001Z\022newsmt/v1;newsmtv1'
-  _globals['_LONGINPUTPOLICY']._serialized_start=589
-  _globals['_LONGINPUTPOLICY']._serialized_end=732
-  _globals['_TEXTFORMAT']._serialized_start=734
-  _globals['_TEXTFORMAT']._serialized_end=846
+  _globals['_LONGINPUTPOLICY']._serialized_start=944
+  _globals['_LONGINPUTPOLICY']._serialized_end=1087
+  _globals['_TEXTFORMAT']._serialized_start=1089
+  _globals['_TEXTFORMAT']._serialized_end=1201
+  _globals['_QUALITYFLAG']._serialized_start=1204
+  _globals['_QUALITYFLAG']._serialized_end=1466
   _globals['_DETECTEDLANGUAGE']._serialized_start=37
   _globals['_DETECTEDLANGUAGE']._serialized_end=98
   _globals['_MODELROUTE']._serialized_start=100
@@ -50,4 +52,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STAGESTATUS']._serialized_end=516
   _globals['_GLOSSARYENTRY']._serialized_start=518
   _globals['_GLOSSARYENTRY']._serialized_end=586
+  _globals['_QUALITY']._serialized_start=589
+  _globals['_QUALITY']._serialized_end=725
+  _globals['_FAITHFULNESS']._serialized_start=728
+  _globals['_FAITHFULNESS']._serialized_end=941
 # @@protoc_insertion_point(module_scope)

@@ -71,6 +71,56 @@ TEXT_FORMAT_HTML: TextFormat.ValueType  # 2
 TEXT_FORMAT_MARKDOWN: TextFormat.ValueType  # 3
 Global___TextFormat: _TypeAlias = TextFormat  # noqa: Y015
 
+class _QualityFlag:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QualityFlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QualityFlag.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QUALITY_FLAG_UNSPECIFIED: _QualityFlag.ValueType  # 0
+    QUALITY_FLAG_LOW_CONFIDENCE: _QualityFlag.ValueType  # 1
+    """The model's own mean token log-probability is below the calibrated first percentile for
+    that model (only where calibrated is true: never on demo or identity models).
+    """
+    QUALITY_FLAG_REPETITION: _QualityFlag.ValueType  # 2
+    """A looping n-gram in the output beyond what the source has."""
+    QUALITY_FLAG_WRONG_LANGUAGE: _QualityFlag.ValueType  # 3
+    """The output is mostly not in the target language's script, or confidently another language."""
+    QUALITY_FLAG_UNTRANSLATED: _QualityFlag.ValueType  # 4
+    """The output is a near-copy of the source."""
+    QUALITY_FLAG_LENGTH_RATIO: _QualityFlag.ValueType  # 5
+    """Output and source lengths differ by more than 3x."""
+    QUALITY_FLAG_NUMBER_MISMATCH: _QualityFlag.ValueType  # 6
+    """A number of the source is missing from the output (digit grouping and decimal
+    separators normalised: 3.5 -> 3,5 is fine).
+    """
+    QUALITY_FLAG_TRUNCATED: _QualityFlag.ValueType  # 7
+    """The output hit its length bound and was cut."""
+
+class QualityFlag(_QualityFlag, metaclass=_QualityFlagEnumTypeWrapper):
+    """Why a translated sentence should not be trusted without a look."""
+
+QUALITY_FLAG_UNSPECIFIED: QualityFlag.ValueType  # 0
+QUALITY_FLAG_LOW_CONFIDENCE: QualityFlag.ValueType  # 1
+"""The model's own mean token log-probability is below the calibrated first percentile for
+that model (only where calibrated is true: never on demo or identity models).
+"""
+QUALITY_FLAG_REPETITION: QualityFlag.ValueType  # 2
+"""A looping n-gram in the output beyond what the source has."""
+QUALITY_FLAG_WRONG_LANGUAGE: QualityFlag.ValueType  # 3
+"""The output is mostly not in the target language's script, or confidently another language."""
+QUALITY_FLAG_UNTRANSLATED: QualityFlag.ValueType  # 4
+"""The output is a near-copy of the source."""
+QUALITY_FLAG_LENGTH_RATIO: QualityFlag.ValueType  # 5
+"""Output and source lengths differ by more than 3x."""
+QUALITY_FLAG_NUMBER_MISMATCH: QualityFlag.ValueType  # 6
+"""A number of the source is missing from the output (digit grouping and decimal
+separators normalised: 3.5 -> 3,5 is fine).
+"""
+QUALITY_FLAG_TRUNCATED: QualityFlag.ValueType  # 7
+"""The output hit its length bound and was cut."""
+Global___QualityFlag: _TypeAlias = QualityFlag  # noqa: Y015
+
 @_typing.final
 class DetectedLanguage(_message.Message):
     """A language identified in a text."""
@@ -273,3 +323,95 @@ class GlossaryEntry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GlossaryEntry: _TypeAlias = GlossaryEntry  # noqa: Y015
+
+@_typing.final
+class Quality(_message.Message):
+    """Per-sentence quality signals, rolled up over a segment (or a title and body)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEAN_LOGPROB_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    CALIBRATED_FIELD_NUMBER: _builtins.int
+    FLAGGED_SENTENCES_FIELD_NUMBER: _builtins.int
+    SENTENCES_FIELD_NUMBER: _builtins.int
+    mean_logprob: _builtins.float
+    """Seq-Logprob: the mean token log-probability of the output; for a segment, the lowest of
+    its sentences; on a pivot route, the lower of the two hops.
+    """
+    calibrated: _builtins.bool
+    """True when mean_logprob was judged against a calibration for these exact weights."""
+    flagged_sentences: _builtins.int
+    sentences: _builtins.int
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[Global___QualityFlag.ValueType]:
+        """The union over the sentences' flags (both hops' on a pivot route)."""
+
+    def __init__(
+        self,
+        *,
+        mean_logprob: _builtins.float = ...,
+        flags: _abc.Iterable[Global___QualityFlag.ValueType] | None = ...,
+        calibrated: _builtins.bool = ...,
+        flagged_sentences: _builtins.int = ...,
+        sentences: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calibrated", b"calibrated", "flagged_sentences", b"flagged_sentences", "flags", b"flags", "mean_logprob", b"mean_logprob", "sentences", b"sentences"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Quality: _TypeAlias = Quality  # noqa: Y015
+
+@_typing.final
+class Faithfulness(_message.Message):
+    """Cheap faithfulness signals of a summary against the text the summarizer read (Grusky et
+    al. 2018's extractive fragment measures, and numbers and names it does not support).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOVEL_BIGRAM_RATIO_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    DENSITY_FIELD_NUMBER: _builtins.int
+    COMPRESSION_FIELD_NUMBER: _builtins.int
+    UNSUPPORTED_NUMBERS_FIELD_NUMBER: _builtins.int
+    UNSUPPORTED_ENTITIES_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    CHECKED_AGAINST_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
+    novel_bigram_ratio: _builtins.float
+    coverage: _builtins.float
+    density: _builtins.float
+    compression: _builtins.float
+    flagged: _builtins.bool
+    checked_against_language_code: _builtins.str
+    """The language of the text the summary was checked against: the summarizer reads English,
+    so a summary of a Russian or Spanish article, or one written in them, is checked against
+    the English text the summarizer actually read.
+    """
+    @_builtins.property
+    def unsupported_numbers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Numbers and capitalised names in the summary that the source does not contain."""
+
+    @_builtins.property
+    def unsupported_entities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        novel_bigram_ratio: _builtins.float = ...,
+        coverage: _builtins.float = ...,
+        density: _builtins.float = ...,
+        compression: _builtins.float = ...,
+        unsupported_numbers: _abc.Iterable[_builtins.str] | None = ...,
+        unsupported_entities: _abc.Iterable[_builtins.str] | None = ...,
+        flagged: _builtins.bool = ...,
+        checked_against_language_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_against_language_code", b"checked_against_language_code", "compression", b"compression", "coverage", b"coverage", "density", b"density", "flagged", b"flagged", "novel_bigram_ratio", b"novel_bigram_ratio", "unsupported_entities", b"unsupported_entities", "unsupported_numbers", b"unsupported_numbers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Faithfulness: _TypeAlias = Faithfulness  # noqa: Y015

@@ -64,6 +64,7 @@ class SummarizeResponse(_message.Message):
     TARGET_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
     INPUT_HANDLING_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
+    FAITHFULNESS_FIELD_NUMBER: _builtins.int
     summary: _builtins.str
     target_language_code: _builtins.str
     """The language the summary is written in."""
@@ -77,6 +78,10 @@ class SummarizeResponse(_message.Message):
     def route(self) -> _common_pb2.ModelRoute:
         """Every model that ran: translators into English, the summarizer, translators out of it."""
 
+    @_builtins.property
+    def faithfulness(self) -> _common_pb2.Faithfulness:
+        """How far the summary stays with the text the summarizer read."""
+
     def __init__(
         self,
         *,
@@ -85,10 +90,11 @@ class SummarizeResponse(_message.Message):
         target_language_code: _builtins.str = ...,
         input_handling: _common_pb2.InputHandling | None = ...,
         route: _common_pb2.ModelRoute | None = ...,
+        faithfulness: _common_pb2.Faithfulness | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "input_handling", b"input_handling", "route", b"route"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "faithfulness", b"faithfulness", "input_handling", b"input_handling", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "input_handling", b"input_handling", "route", b"route", "summary", b"summary", "target_language_code", b"target_language_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "faithfulness", b"faithfulness", "input_handling", b"input_handling", "route", b"route", "summary", b"summary", "target_language_code", b"target_language_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

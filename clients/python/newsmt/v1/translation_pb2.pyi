@@ -97,6 +97,7 @@ class Translation(_message.Message):
     APPLIED_TERMS_FIELD_NUMBER: _builtins.int
     MISSED_TERMS_FIELD_NUMBER: _builtins.int
     MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The id of the segment this translates."""
     translated_text: _builtins.str
@@ -126,6 +127,10 @@ class Translation(_message.Message):
     def missed_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Glossary sources that occur in the input but whose target is not in the output."""
 
+    @_builtins.property
+    def quality(self) -> _common_pb2.Quality:
+        """When not to trust it: per-sentence signals rolled up over the segment."""
+
     def __init__(
         self,
         *,
@@ -137,10 +142,11 @@ class Translation(_message.Message):
         applied_terms: _abc.Iterable[_builtins.str] | None = ...,
         missed_terms: _abc.Iterable[_builtins.str] | None = ...,
         markup_degraded: _builtins.bool = ...,
+        quality: _common_pb2.Quality | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "route", b"route"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "quality", b"quality", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "route", b"route", "translated_text", b"translated_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "translated_text", b"translated_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
