@@ -6,6 +6,34 @@ export type LanguageCode = 'en' | 'ru' | 'es' | (string & {});
 export type LongInput = 'chunk' | 'truncate' | 'reject'
   | 'LONG_INPUT_POLICY_UNSPECIFIED' | 'LONG_INPUT_POLICY_CHUNK' | 'LONG_INPUT_POLICY_TRUNCATE' | 'LONG_INPUT_POLICY_REJECT';
 
+export type TextFormat = 'plain' | 'html' | 'markdown'
+  | 'TEXT_FORMAT_UNSPECIFIED' | 'TEXT_FORMAT_PLAIN' | 'TEXT_FORMAT_HTML' | 'TEXT_FORMAT_MARKDOWN';
+/** `{ source: target }` ("" keeps the term as written) or a list of entries. */
+export type Glossary = Record<string, string> | { source: string; target?: string; ignoreCase?: boolean }[];
+
+export type QualityFlag = 'QUALITY_FLAG_UNSPECIFIED' | 'QUALITY_FLAG_LOW_CONFIDENCE'
+  | 'QUALITY_FLAG_REPETITION' | 'QUALITY_FLAG_WRONG_LANGUAGE' | 'QUALITY_FLAG_UNTRANSLATED'
+  | 'QUALITY_FLAG_LENGTH_RATIO' | 'QUALITY_FLAG_NUMBER_MISMATCH' | 'QUALITY_FLAG_TRUNCATED';
+
+export interface Quality {
+  meanLogprob: number;
+  flags: QualityFlag[];
+  calibrated: boolean;
+  flaggedSentences: number;
+  sentences: number;
+}
+
+export interface Faithfulness {
+  novelBigramRatio: number;
+  coverage: number;
+  density: number;
+  compression: number;
+  unsupportedNumbers: string[];
+  unsupportedEntities: string[];
+  flagged: boolean;
+  checkedAgainstLanguageCode: string;
+}
+
 export interface CallOptions {
   /** Overrides the client's timeoutMs for this call. */
   timeoutMs?: number;
@@ -40,6 +68,10 @@ export interface Translation {
   detectedLanguage: DetectedLanguage;
   route: ModelRoute;
   outputTruncated: boolean;
+  appliedTerms: string[];
+  missedTerms: string[];
+  markupDegraded: boolean;
+  quality: Quality;
 }
 
 export interface TranslateResponse { translations: Translation[] }
@@ -83,6 +115,7 @@ export interface SummarizeResponse {
   targetLanguageCode: string;
   inputHandling: InputHandling;
   route: ModelRoute;
+  faithfulness: Faithfulness;
 }
 
 export interface Article extends SummaryOptions {
@@ -93,6 +126,9 @@ export interface Article extends SummaryOptions {
   source?: LanguageCode;
   targets?: LanguageCode[];
   summaries?: LanguageCode[];
+  /** How title and body are written (default plain). */
+  format?: TextFormat;
+  glossary?: Glossary;
 }
 
 export interface ArticleTranslation {
@@ -102,6 +138,10 @@ export interface ArticleTranslation {
   route: ModelRoute;
   outputTruncated: boolean;
   status: StageStatus;
+  appliedTerms: string[];
+  missedTerms: string[];
+  markupDegraded: boolean;
+  quality: Quality;
 }
 
 export interface ArticleSummary {
@@ -110,6 +150,7 @@ export interface ArticleSummary {
   inputHandling: InputHandling;
   route: ModelRoute;
   status: StageStatus;
+  faithfulness: Faithfulness;
 }
 
 export interface ProcessArticleResponse {
@@ -138,14 +179,20 @@ export class NewsmtClient {
   constructor(address: string, options?: ClientOptions);
   translate(
     texts: Array<string | Segment>,
-    options: { target: LanguageCode; source?: LanguageCode } & CallOptions,
+    options: {
+      target: LanguageCode;
+      source?: LanguageCode;
+      format?: TextFormat;
+      glossary?: Glossary;
+    } & CallOptions,
   ): Promise<TranslateResponse>;
   detectLanguage(texts: string[], options?: CallOptions): Promise<DetectLanguageResponse>;
   listLanguages(options?: CallOptions): Promise<ListLanguagesResponse>;
   listModels(options?: CallOptions): Promise<ListModelsResponse>;
   summarize(
     text: string,
-    options?: { target?: LanguageCode; source?: LanguageCode } & SummaryOptions & CallOptions,
+    options?: { target?: LanguageCode; source?: LanguageCode; format?: TextFormat } & SummaryOptions
+      & CallOptions,
   ): Promise<SummarizeResponse>;
   processArticle(article: Article, options?: CallOptions): Promise<ProcessArticleResponse>;
   health(service?: string, options?: CallOptions): Promise<HealthCheckResponse>;

@@ -49,6 +49,29 @@ const LONG_INPUT = {
   reject: 'LONG_INPUT_POLICY_REJECT',
 };
 
+const TEXT_FORMAT = {
+  plain: 'TEXT_FORMAT_PLAIN',
+  html: 'TEXT_FORMAT_HTML',
+  markdown: 'TEXT_FORMAT_MARKDOWN',
+};
+
+/** "plain" | "html" | "markdown" (or the TextFormat enum name); undefined is plain. */
+function textFormat(value) {
+  if (value === undefined) return 'TEXT_FORMAT_UNSPECIFIED';
+  if (TEXT_FORMAT[value]) return TEXT_FORMAT[value];
+  if (Object.values(TEXT_FORMAT).includes(value)) return value;
+  throw new TypeError(`format must be one of ${Object.keys(TEXT_FORMAT).join(', ')}`);
+}
+
+/** `{ source: target }` ("" keeps the term) or `[{ source, target, ignoreCase }]`. */
+function glossaryEntries(value) {
+  if (value === undefined) return [];
+  if (Array.isArray(value)) {
+    return value.map(({ source, target = '', ignoreCase = false }) => ({ source, target, ignoreCase }));
+  }
+  return Object.entries(value).map(([source, target]) => ({ source, target, ignoreCase: false }));
+}
+
 function longInputPolicy(value) {
   if (value === undefined || value === null || value === '') return 'LONG_INPUT_POLICY_UNSPECIFIED';
   const policy = LONG_INPUT[value] ?? value;
@@ -113,12 +136,14 @@ export class NewsmtClient {
    * Translate segments into `target`. `texts`: strings (their index becomes the id) or
    * `{ id, text }` objects. Resolves to the TranslateResponse: `{ translations: [...] }`.
    */
-  async translate(texts, { target, source = '', timeoutMs } = {}) {
+  async translate(texts, { target, source = '', format, glossary, timeoutMs } = {}) {
     const segments = texts.map((t, i) => (typeof t === 'string' ? { id: String(i), text: t } : t));
     return this.#call(this.#translation, 'Translate', {
       segments,
       sourceLanguageCode: source,
       targetLanguageCode: target ?? '',
+      format: textFormat(format),
+      glossary: glossaryEntries(glossary),
     }, timeoutMs);
   }
 
@@ -141,13 +166,14 @@ export class NewsmtClient {
    * Summarize `text` in `target` (default: its own language). `longInput`: "chunk",
    * "truncate" or "reject" (or the LongInputPolicy enum name). Resolves to the SummarizeResponse.
    */
-  async summarize(text, { target = '', source = '', maxTokens, maxSentences, longInput, timeoutMs } = {}) {
+  async summarize(text, { target = '', source = '', maxTokens, maxSentences, longInput, format, timeoutMs } = {}) {
     return this.#call(this.#summarization, 'Summarize', {
       text,
       sourceLanguageCode: source,
       targetLanguageCode: target,
       length: summaryLength({ maxTokens, maxSentences }),
       longInputPolicy: longInputPolicy(longInput),
+      format: textFormat(format),
     }, timeoutMs);
   }
 
@@ -156,7 +182,7 @@ export class NewsmtClient {
    * Resolves to the ProcessArticleResponse; each stage carries its own `status`.
    */
   async processArticle(
-    { id = '', title = '', body = '', source = '', targets = [], summaries = [], maxTokens, maxSentences, longInput },
+    { id = '', title = '', body = '', source = '', targets = [], summaries = [], maxTokens, maxSentences, longInput, format, glossary },
     { timeoutMs } = {},
   ) {
     return this.#call(this.#article, 'ProcessArticle', {
@@ -168,6 +194,8 @@ export class NewsmtClient {
       summaryLanguageCodes: summaries,
       summaryLength: summaryLength({ maxTokens, maxSentences }),
       longInputPolicy: longInputPolicy(longInput),
+      format: textFormat(format),
+      glossary: glossaryEntries(glossary),
     }, timeoutMs);
   }
 

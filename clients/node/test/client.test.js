@@ -167,6 +167,42 @@ describe('Translate', () => {
   });
 });
 
+describe('documents and quality', () => {
+  test('HTML comes back byte for byte with glossary terms reported', async () => {
+    const html = '<p>The <b>minister</b> met <a href="/x?a=1&amp;b=2">Reuters</a> today.</p>';
+    const { translations: [out] } = await client.translate([html], {
+      source: 'en', target: 'ru', format: 'html', glossary: { Reuters: '', minister: 'министр' },
+    });
+    assert.ok(out.translatedText.includes('<a href="/x?a=1&amp;b=2">'));
+    assert.ok(out.translatedText.includes('министр'));
+    assert.deepEqual([...out.appliedTerms].sort(), ['Reuters', 'minister']);
+    assert.deepEqual(out.missedTerms, []);
+    assert.equal(out.markupDegraded, false);
+  });
+
+  test('an untranslated copy carries its quality flags', async () => {
+    const text = 'The central bank raised its key rate to 16.5% on Friday.';
+    const { translations: [out] } = await client.translate([text], { source: 'en', target: 'ru' });
+    assert.ok(out.quality.flags.includes('QUALITY_FLAG_UNTRANSLATED'));
+    assert.ok(out.quality.flags.includes('QUALITY_FLAG_WRONG_LANGUAGE'));
+    assert.ok(!out.quality.flags.includes('QUALITY_FLAG_NUMBER_MISMATCH'));
+    assert.equal(out.quality.calibrated, false);
+    assert.equal(out.quality.sentences, 1);
+  });
+
+  test('a summary says what it was checked against', async () => {
+    const summary = await client.summarize('The minister resigned. Polls open in May.', {
+      source: 'en', target: 'es', maxSentences: 1,
+    });
+    assert.equal(summary.faithfulness.checkedAgainstLanguageCode, 'en');
+    assert.equal(summary.faithfulness.flagged, false);
+  });
+
+  test('an unknown format is refused before any call', async () => {
+    await assert.rejects(client.translate(['x'], { target: 'ru', format: 'docx' }), TypeError);
+  });
+});
+
 test('DetectLanguage identifies English, Russian and Spanish', async () => {
   const { languages } = await client.detectLanguage([
     'The government announced new measures to fight inflation this week.',
