@@ -117,7 +117,8 @@ def test_every_article_once_with_all_fields(
 ) -> None:
     articles = [article(n) for n in range(12)]
     articles[3].pop("source")  # detected
-    articles[4]["format"] = "html"  # accepted for forward compatibility
+    articles[4]["format"] = "html"
+    articles[4]["body"] = "<p>Body <b>four</b> &amp; more.</p>"
     inputs = write_articles(tmp_path / "in.jsonl", articles)
     out = tmp_path / "out.jsonl"
     address = identity_server[1]
@@ -141,7 +142,7 @@ def test_every_article_once_with_all_fields(
         assert summary["language"] == "en" and summary["text"]
         assert summary["status"]["code"] == "OK" and summary["input_handling"]["mode"]
     assert "12 processed now (0 failed)" in err and "12 of 12 articles ok" in err
-    assert 'give "format"' in err and SECRET not in err
+    assert SECRET not in err
 
     # The same command again: nothing to do, nothing appended.
     before = out.read_bytes()
@@ -356,3 +357,11 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as help_exit:
         main(["process", "--help"])
     assert help_exit.value.code == 0 and "--retry-failed" in capsys.readouterr().out
+
+
+def test_an_unknown_format_is_a_bad_line() -> None:
+    line = json.dumps({"id": "a", "title": "t", "body": "b", "format": "docx"}).encode()
+    assert process.parse_line(line, 7) == '"format" must be one of plain, html, markdown'
+    good = json.dumps({"id": "a", "title": "t", "body": "b", "format": "markdown"}).encode()
+    parsed = process.parse_line(good, 8)
+    assert isinstance(parsed, process.Article) and parsed.format == "markdown"

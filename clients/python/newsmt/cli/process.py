@@ -1,7 +1,7 @@
 """`newsmt process`: a JSON Lines file of articles through ProcessArticle, resumable.
 
 Input: one JSON object per line, {"id", "title", "body"} and optional "source" (a language
-code; default --from) and "format" (accepted for forward compatibility). Blank lines are
+code; default --from) and "format" ("plain", "html" or "markdown"; default plain). Blank lines are
 skipped. A bad line (not UTF-8 or JSON, not an object, no id, a repeated id, a field of the
 wrong type) is reported on stderr with its line number and skipped; the run goes on.
 
@@ -20,7 +20,6 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -47,6 +46,7 @@ _MAX_RETRY_WAIT_S = 30.0
 
 _STRING_FIELDS = ("title", "body")
 _OPTIONAL_STRING_FIELDS = ("source", "format")
+_FORMATS = ("plain", "html", "markdown")
 
 
 def register(commands: Any) -> None:
@@ -138,6 +138,8 @@ def parse_line(raw: bytes, line: int) -> Article | str:
     for name in (*_STRING_FIELDS, *_OPTIONAL_STRING_FIELDS):
         if name in record and not isinstance(record[name], str):
             return f'"{name}" must be a string, not {_json_type(record[name])}'
+    if record.get("format", "plain") not in _FORMATS:
+        return f'"format" must be one of {", ".join(_FORMATS)}'
     return Article(
         line,
         record["id"],
@@ -160,7 +162,6 @@ class Scan:
     ids: list[str]
     lines: dict[str, int]
     bad: int = 0
-    formats: int = 0
 
 
 def scan(path: Path, report: Any) -> Scan:
@@ -185,7 +186,6 @@ def scan(path: Path, report: Any) -> Scan:
                 continue
             found.ids.append(article.id)
             found.lines[article.id] = number
-            found.formats += bool(article.format)
     return found
 
 
@@ -325,7 +325,7 @@ def process_one(client: Any, article: Article, options: dict[str, Any]) -> dict[
     kwargs = dict(options)
     if article.source:
         kwargs["source"] = article.source
-    if article.format and _client_takes_format():
+    if article.format:
         kwargs["format"] = article.format
     for attempt in range(OVERLOAD_RETRIES + 1):
         try:
@@ -340,12 +340,6 @@ def process_one(client: Any, article: Article, options: dict[str, Any]) -> dict[
         else:
             return result_record(article.id, result)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _client_takes_format() -> bool:
-    from newsmt.client import Client
-
-    return "format" in inspect.signature(Client.process_article).parameters
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -379,11 +373,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         say(str(exc))
         return EXIT_USAGE
-    if found.formats and not _client_takes_format():
-        say(
-            f'{found.formats} article(s) give "format", which this client cannot send yet: '
-            "processed as plain text"
-        )
     todo = [i for i in found.ids if i not in done or (args.retry_failed and not done[i])]
     options: dict[str, Any] = {
         "targets": targets,
