@@ -42,8 +42,8 @@ def converted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return root
 
 
-@pytest.mark.parametrize("name", ["opus-mt-en-ru", "distilbart-cnn-12-6"])
-def test_float32_engine_matches_transformers_token_for_token(converted: Path, name: str) -> None:
+def float32_engines(converted: Path, name: str) -> tuple[Engine, Engine]:
+    """The model on transformers and on its float32 CTranslate2 conversion."""
     spec = Registry.load().models[name]
     store = ModelStore(converted)
     local = store.locate(spec)
@@ -58,6 +58,12 @@ def test_float32_engine_matches_transformers_token_for_token(converted: Path, na
         ct2_path=store.ct2_path(local, "float32"),
         compute_type="float32",
     )
+    return hf, ct2
+
+
+@pytest.mark.parametrize("name", ["opus-mt-en-ru", "distilbart-cnn-12-6"])
+def test_float32_engine_matches_transformers_token_for_token(converted: Path, name: str) -> None:
+    hf, ct2 = float32_engines(converted, name)
     assert (hf.kind, ct2.kind) == ("transformers", "ctranslate2")
     assert ct2.settings == hf.settings  # the model's own generation settings, both engines
     assert ct2.encode(SENTENCES[0]) == hf.encode(SENTENCES[0])
@@ -69,20 +75,7 @@ def test_engines_score_and_align_their_outputs(converted: Path, name: str) -> No
     """Both engines give each row its mean token log-probability and, when asked, one
     attention row per output token over the input tokens; the float32 conversion agrees with
     transformers on the log-probability of the same greedy output."""
-    spec = Registry.load().models[name]
-    store = ModelStore(converted)
-    local = store.locate(spec)
-    assert local is not None
-    options = EngineOptions(intra_threads=1)
-    hf = create_engine(replace(spec, engine="transformers"), local.path, demo=True, options=options)
-    ct2 = create_engine(
-        spec,
-        local.path,
-        demo=True,
-        options=options,
-        ct2_path=store.ct2_path(local, "float32"),
-        compute_type="float32",
-    )
+    hf, ct2 = float32_engines(converted, name)
     rows = [hf.encode(t) for t in SENTENCES]
     found = {}
     for engine in (hf, ct2):
