@@ -61,7 +61,7 @@ PYTHON_TAG = "cp311"
 WHEELS_MOUNT = "/mnt"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 STOP_GRACE_S = 30  # as compose.yaml's stop_grace_period; the server's own grace is 20 s
-SERVING_LIMIT_S = 600.0
+SERVING_LIMIT_S = 300.0
 EXIT_FAILED, EXIT_UNSUPPORTED = 1, 3
 #: What the running image must not hold: sources, build mounts, compilers, test suites.
 INSPECT = """
@@ -84,11 +84,12 @@ print(json.dumps({
     "distributions": {d: md.version(d) for d in ("newsmt", "newsmt-client")},
 }))
 """
-#: Run by the client's python: seconds from argv[2] (epoch) until the server is SERVING. A new
+#: Run by the client's python: seconds from argv[2] (epoch) until the server is SERVING; exit 1
+#: at the limit, 2 as soon as no model is loading any more and it is still not SERVING. A new
 #: client per try, so that gRPC's reconnect backoff does not inflate the measurement.
 POLL = """
 import sys, time
-from newsmt.client import Client
+from newsmt.client import Client, NewsmtError
 address, started, limit = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 while time.time() - started < limit:
     with Client(address, timeout=2, retries=0) as client:
@@ -96,7 +97,11 @@ while time.time() - started < limit:
             if client.health("", timeout=2) == "SERVING":
                 print(f"{time.time() - started:.1f}")
                 sys.exit(0)
-        except Exception:
+            models = client.list_models(timeout=2)
+            if models and all(m.state != "loading" for m in models):
+                print(", ".join(f"{m.name}={m.state}" for m in models), file=sys.stderr)
+                sys.exit(2)
+        except NewsmtError:
             pass
     time.sleep(0.2)
 sys.exit(1)
@@ -491,42 +496,50 @@ def smoke(tag: str, report: Report) -> None:
 # -- 6 and 7. serve, then stop ---------------------------------------------------------------
 
 
-def host_client(tag: str) -> list[str]:
-    """The Python that runs the client: the repo's .venv, else the image on the host network."""
-    venv = ROOT / ".venv" / "bin" / "python"
-    if (
-        venv.exists()
-        and run([str(venv), "-c", "import newsmt.client"], check=False).returncode == 0
-    ):
-        say(f"client: {venv} (the repo's virtualenv)")
-        return [str(venv)]
-    say("client: no .venv with newsmt: a client container on the host network")
-    return [
-        *PODMAN,
-        "run",
-        "--rm",
-        "-i",
-        "--no-healthcheck",
-        "--network",
-        "host",
-        "--entrypoint",
-        "python",
-        tag,
-    ]
+class HostClient:
+    """The Python that runs the client from the host: the repo's .venv if it has newsmt, else
+    the image in a container on the host network (which reaches the published port as a host
+    process does)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.containers: list[str] = []
+        venv = ROOT / ".venv" / "bin" / "python"
+        found = venv.exists() and run([str(venv), "-c", "import newsmt.client"], check=False)
+        self.venv = venv if found and found.returncode == 0 else None
+        where = "the image's, in a container on the host network"
+        say(f"client: {f'{self.venv} (the repo virtualenv)' if self.venv else where}")
+
+    def python(self) -> list[str]:
+        if self.venv is not None:
+            return [str(self.venv)]
+        name = f"newsmt-image-client-{os.getpid()}-{len(self.containers)}"
+        self.containers.append(name)
+        options = ["--rm", "-i", "--no-healthcheck", "--network", "host", "--name", name]
+        return [*PODMAN, "run", *options, "--entrypoint", "python", self.tag]
+
+    def newsmt(self, *args: str) -> list[str]:
+        return [*self.python(), "-m", "newsmt.cli.main", *args]
 
 
-@contextmanager
-def container(name: str) -> Iterator[str]:
-    try:
-        yield name
-    finally:
+def remove(names: Sequence[str]) -> None:
+    for name in names:
         podman("rm", "--force", "--time", "0", name, check=False, capture=True)
 
 
+@contextmanager
+def removed(name: str) -> Iterator[None]:
+    """Remove the container at the end, whatever happened."""
+    try:
+        yield
+    finally:
+        remove([name])
+
+
 def serve_and_stop(tag: str, report: Report) -> None:
-    client = host_client(tag)
-    cli = [*client, "-m", "newsmt.cli.main"]
+    client = HostClient(tag)
     models = Path(tempfile.mkdtemp(prefix="newsmt-image-models-"))
+    models.chmod(0o755)  # the server (user 10001) reads it
     name = f"newsmt-image-check-{os.getpid()}"
     try:
         # As compose.yaml's `models` service: root writes files everyone may read.
@@ -535,34 +548,35 @@ def serve_and_stop(tag: str, report: Report) -> None:
         one_shot(tag, "newsmt", "models", *demo, options=options, timeout=900)
         port = free_port()
         address = f"127.0.0.1:{port}"
-        with container(name):
+        with removed(name):
             started = time.time()
             volume, publish = f"{models}:/models:ro", f"{address}:50051"
             podman("run", "--detach", "--name", name, "-p", publish, "-v", volume, tag)
             poll = run(
-                [*client, "-c", POLL, address, f"{started:.3f}", str(SERVING_LIMIT_S)],
+                [*client.python(), "-c", POLL, address, f"{started:.3f}", str(SERVING_LIMIT_S)],
                 capture=True,
                 check=False,
                 timeout=SERVING_LIMIT_S + 60,
             )
             if poll.returncode != 0:
-                podman("logs", "--tail", "30", name, check=False)
-                raise CheckFailed(f"not SERVING within {SERVING_LIMIT_S:.0f} s of podman run")
+                podman("logs", "--tail", "20", name, check=False)
+                why = poll.stderr.strip().splitlines()[-1:] or [f"{SERVING_LIMIT_S:.0f} s passed"]
+                raise CheckFailed(f"not SERVING after podman run: {why[0]}")
             report.serving_s = float(poll.stdout.strip().splitlines()[-1])
             say(f"SERVING {report.serving_s:.1f} s after podman run")
-            health = run([*cli, "health", "--address", address], capture=True)
+            health = run(client.newsmt("health", "--address", address), capture=True)
             say(f"newsmt health from the host: {health.stdout.strip()}")
             podman("healthcheck", "run", name)
             say("the image's HEALTHCHECK passes (podman healthcheck run)")
-            translated = run(
-                [*cli, "translate", "--to", "ru", "--address", address], capture=True, stdin=SAMPLE
-            )
+            translate = client.newsmt("translate", "--to", "ru", "--address", address)
+            translated = run(translate, capture=True, stdin=SAMPLE)
             if not translated.stdout.strip():
                 raise CheckFailed("newsmt translate through the published port printed nothing")
             say(f"translated through {address}: {len(translated.stdout)} chars (demo models)")
             stop(name, report)
     finally:
         shutil.rmtree(models, ignore_errors=True)
+        remove(client.containers)  # client containers left by a timeout
 
 
 def stop(name: str, report: Report) -> None:
