@@ -85,8 +85,8 @@ print(json.dumps({
 }))
 """
 #: Run by the client's python: seconds from argv[2] (epoch) until the server is SERVING; exit 1
-#: at the limit, 2 as soon as no model is loading any more and it is still not SERVING. A new
-#: client per try, so that gRPC's reconnect backoff does not inflate the measurement.
+#: at the limit, 2 as soon as every model has failed (it will never serve). A new client per
+#: try, so that gRPC's reconnect backoff does not inflate the measurement.
 POLL = """
 import sys, time
 from newsmt.client import Client, NewsmtError
@@ -98,7 +98,7 @@ while time.time() - started < limit:
                 print(f"{time.time() - started:.1f}")
                 sys.exit(0)
             models = client.list_models(timeout=2)
-            if models and all(m.state != "loading" for m in models):
+            if models and all(m.state in ("failed", "missing") for m in models):
                 print(", ".join(f"{m.name}={m.state}" for m in models), file=sys.stderr)
                 sys.exit(2)
         except NewsmtError:
