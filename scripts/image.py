@@ -435,7 +435,7 @@ def build(tag: str, report: Report) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             sys.stdout.write(line)
-            log.write(line)
+            log.write(f"{time.monotonic() - t0:6.1f}s {line}")  # when each step ran
             lines.append(line.rstrip("\n"))
         code = process.wait()
     report.build_s = time.monotonic() - t0
