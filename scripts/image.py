@@ -18,7 +18,9 @@ as in CI); needs only python3 (stdlib). In order:
 6. `newsmt serve` with tiny demo models mounted at /models and a published port: health and a
    translation from the host (the repo's .venv if it has the client, else a client container
    on the host network), seconds from `podman run` to SERVING, JSON logs;
-7. `podman stop` (SIGTERM): exit 0 within the grace.
+7. `podman stop` (SIGTERM): exit 0 within the grace;
+8. with --compose, compose.yaml with podman-compose (pip, into build/image): tiny demo models,
+   both replicas SERVING, the smoke service passing against each.
 
 The last line is the summary: image size, seconds to SERVING, smoke stages passed. Exit 0
 when every check passed, 1 when one failed, 3 when this machine cannot run containers at all
@@ -62,6 +64,12 @@ WHEELS_MOUNT = "/mnt"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 STOP_GRACE_S = 30  # as compose.yaml's stop_grace_period; the server's own grace is 20 s
 SERVING_LIMIT_S = 300.0
+PODMAN_COMPOSE = "podman-compose==1.6.0"
+#: compose.yaml's `models` service, building tiny demo models (the file's default is full size).
+COMPOSE_TINY = """services:
+  models:
+    command: ["make-demo", "--size", "tiny", "--convert", "--model-dir", "/models"]
+"""
 EXIT_FAILED, EXIT_UNSUPPORTED = 1, 3
 #: What the running image must not hold: sources, build mounts, compilers, test suites.
 INSPECT = """
@@ -129,6 +137,7 @@ class Report:
     smoke: str = ""
     serving_s: float = 0.0
     stop_s: float = 0.0
+    compose: str = ""
 
     def summary(self) -> str:
         return (
@@ -136,6 +145,7 @@ class Report:
             f"SERVING {self.serving_s:.1f} s after podman run; smoke {self.smoke} stages passed; "
             f"stopped with exit 0 in {self.stop_s:.1f} s; built in {self.build_s:.0f} s "
             f"({self.cached}/{self.steps} steps from cache)"
+            + (f"; compose: {self.compose}" if self.compose else "")
         )
 
 
@@ -536,6 +546,20 @@ def removed(name: str) -> Iterator[None]:
         remove([name])
 
 
+def wait_serving(client: HostClient, address: str, started: float) -> float:
+    """Seconds from `started` (epoch) until the server at `address` is SERVING."""
+    poll = run(
+        [*client.python(), "-c", POLL, address, f"{started:.3f}", str(SERVING_LIMIT_S)],
+        capture=True,
+        check=False,
+        timeout=SERVING_LIMIT_S + 60,
+    )
+    if poll.returncode != 0:
+        why = poll.stderr.strip().splitlines()[-1:] or [f"{SERVING_LIMIT_S:.0f} s passed"]
+        raise CheckFailed(f"{address} not SERVING: {why[0]}")
+    return float(poll.stdout.strip().splitlines()[-1])
+
+
 def serve_and_stop(tag: str, report: Report) -> None:
     client = HostClient(tag)
     models = Path(tempfile.mkdtemp(prefix="newsmt-image-models-"))
@@ -552,17 +576,11 @@ def serve_and_stop(tag: str, report: Report) -> None:
             started = time.time()
             volume, publish = f"{models}:/models:ro", f"{address}:50051"
             podman("run", "--detach", "--name", name, "-p", publish, "-v", volume, tag)
-            poll = run(
-                [*client.python(), "-c", POLL, address, f"{started:.3f}", str(SERVING_LIMIT_S)],
-                capture=True,
-                check=False,
-                timeout=SERVING_LIMIT_S + 60,
-            )
-            if poll.returncode != 0:
+            try:
+                report.serving_s = wait_serving(client, address, started)
+            except CheckFailed:
                 podman("logs", "--tail", "20", name, check=False)
-                why = poll.stderr.strip().splitlines()[-1:] or [f"{SERVING_LIMIT_S:.0f} s passed"]
-                raise CheckFailed(f"not SERVING after podman run: {why[0]}")
-            report.serving_s = float(poll.stdout.strip().splitlines()[-1])
+                raise
             say(f"SERVING {report.serving_s:.1f} s after podman run")
             health = run(client.newsmt("health", "--address", address), capture=True)
             say(f"newsmt health from the host: {health.stdout.strip()}")
@@ -603,6 +621,52 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
+# -- 8. compose (--compose) ------------------------------------------------------------------
+
+
+def podman_compose() -> list[str]:
+    """podman-compose from PyPI in a virtualenv under build/image, with podman's flags."""
+    venv = LOG_DIR / "podman-compose"
+    exe = venv / "bin" / "podman-compose"
+    if not exe.exists():
+        run([sys.executable, "-m", "venv", str(venv)])
+        run([str(venv / "bin" / "pip"), "install", "--quiet", PODMAN_COMPOSE], timeout=900)
+    return [str(exe), *(f"--podman-args={arg}" for arg in PODMAN[1:])]
+
+
+def compose(tag: str, report: Report) -> None:
+    """compose.yaml's services with tiny demo models, started in the order its conditions ask
+    for: podman 4.3 cannot wait for `service_healthy` (podman-compose skips it, and health
+    checks need systemd), so each step waits here instead."""
+    client = HostClient(tag)
+    with tempfile.TemporaryDirectory(prefix="newsmt-compose-") as tmp:
+        tiny = Path(tmp) / "compose.tiny.yaml"
+        tiny.write_text(COMPOSE_TINY)
+        files = ["-f", str(ROOT / "compose.yaml"), "-f", str(tiny)]
+        pc = [*podman_compose(), "--project-name", "newsmt-image-check", *files]
+        try:
+            run([*pc, "run", "--rm", "models"], timeout=900)
+            started = time.time()
+            run([*pc, "up", "--detach", "--no-deps", "--no-build", "replica1", "replica2"])
+            for port in (50051, 50052):
+                say(
+                    f"compose replica on {port}: SERVING {wait_serving(client, f'127.0.0.1:{port}', started):.1f} s after up"
+                )
+            result = run(
+                [*pc, "run", "--rm", "--no-deps", "smoke"], capture=True, check=False, timeout=900
+            )
+            sys.stdout.write(result.stdout + result.stderr)
+            verdicts = re.findall(r"^PASSED: .*?(\d+) stages, (\d+) passed", result.stdout, re.M)
+            if result.returncode != 0 or len(verdicts) != 2:
+                raise CheckFailed(f"compose smoke exited {result.returncode}")
+            passed = "+".join(f"{p}/{n}" for n, p in verdicts)
+            report.compose = f"2 replicas SERVING, smoke {passed} stages passed"
+            say(f"compose: {report.compose}")
+        finally:
+            run([*pc, "down", "--volumes"], check=False, capture=True)
+            remove(client.containers)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -621,6 +685,11 @@ def main(argv: Sequence[str]) -> int:
         help="exit 0, saying why, where this machine cannot run containers (CI)",
     )
     parser.add_argument("--tag", default=None, help="image tag (default: newsmt:<version>)")
+    parser.add_argument(
+        "--compose",
+        action="store_true",
+        help="then run compose.yaml with podman-compose (from PyPI): two replicas and smoke",
+    )
     args = parser.parse_args(argv)
     report = Report(image=args.tag or image_tag())
     t0 = time.monotonic()
@@ -632,6 +701,8 @@ def main(argv: Sequence[str]) -> int:
         inspect(report.image, report)
         smoke(report.image, report)
         serve_and_stop(report.image, report)
+        if args.compose:
+            compose(report.image, report)
     except Unsupported as exc:
         say(f"cannot run containers on this machine: {exc}")
         if args.skip_if_unsupported:
