@@ -10,7 +10,7 @@
 # Layers, most stable first: third-party packages, then models, then newsmt's own code. The
 # models stage sees only the registry and the code that downloads and converts models, and the
 # code stage is copied in last, so an edit to the code rebuilds neither the packages nor the
-# models (docs/OPERATIONS.md, Building the image).
+# models (docs/OPERATIONS.md, Deploying: Docker).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -264,3 +264,24 @@ def test_pull_models_pulls_and_converts_each_model_and_counts_failures(
 
 def test_pull_models_usage() -> None:
     assert pull_models.main([]) == 2
+
+
+def test_missing_tools_without_root_cannot_run_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image.shutil, "which", lambda name: None if name == "runc" else name)
+    monkeypatch.setattr(image.os, "geteuid", lambda: 1000)
+    with pytest.raises(image.Unsupported, match="runc not installed, and installing needs root"):
+        image.ensure_tools()
+
+
+@pytest.mark.parametrize(("flag", "code"), [([], 3), (["--skip-if-unsupported"], 0)])
+def test_unsupported_machine_skips_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], flag: list[str], code: int
+) -> None:
+    def no_podman() -> None:
+        raise image.Unsupported("podman not installed and no apt-get to install them")
+
+    monkeypatch.setattr(image, "ensure_tools", no_podman)
+    assert image.main(flag) == code
+    out = capsys.readouterr().out
+    assert "cannot run containers on this machine: podman not installed" in out
+    assert ("skipped" in out) == bool(flag)
