@@ -15,6 +15,7 @@ from types import ModuleType
 
 import pytest
 
+from newsmt.models.lock import LockEntry
 from newsmt.models.registry import ModelSpec, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,11 +233,19 @@ class FakeStore:
     def __init__(self, broken: set[str], converted: set[str]) -> None:
         self.broken, self.converted = broken, converted
         self.conversions: list[tuple[str, str]] = []
+        self.recorded: dict[str, LockEntry] = {}
 
     def pull(self, spec: ModelSpec) -> Path:
         if spec.name in self.broken:
             raise OSError("no route to the hub")
         return Path("/models") / spec.name
+
+    def lock_entry(self, spec: ModelSpec, path: Path) -> LockEntry:
+        return LockEntry(spec.repo, spec.revision, f"commit-of-{path.name}", ())
+
+    def record(self, entries: dict[str, LockEntry]) -> Path:
+        self.recorded.update(entries)
+        return Path("/models/newsmt.lock")
 
     def locate(self, spec: ModelSpec) -> ModelSpec:
         return spec
@@ -249,7 +258,7 @@ class FakeStore:
         return Path("/models/ct2") / local.name
 
 
-def test_pull_models_pulls_and_converts_each_model_and_counts_failures(
+def test_pull_models_pulls_locks_and_converts_each_model_and_counts_failures(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry = Registry.load()
@@ -257,9 +266,11 @@ def test_pull_models_pulls_and_converts_each_model_and_counts_failures(
     store = FakeStore(broken={names[0]}, converted={names[1]})
     assert pull_models.pull_all(store, registry) == 1
     assert store.conversions == [(name, "int8") for name in names[2:]]
+    assert sorted(store.recorded) == sorted(names[1:]), "every model pulled is in the lock"
     out, err = capsys.readouterr()
     assert f"{names[0]}: OSError" in err
-    assert all(f"{name}: /models/{name}" in out for name in names[1:])
+    assert all(f"{name}: /models/{name} (commit commit-of-{name}" in out for name in names[1:])
+    assert f"lock: /models/newsmt.lock ({len(names) - 1} model(s) recorded)" in out
 
 
 def test_pull_models_usage() -> None:
