@@ -8,11 +8,26 @@
 #   python3 scripts/dev.py image    # with podman, no registry needed: build, then run-checks
 #
 # Layers, most stable first: third-party packages, then models, then newsmt's own code. The
-# models stage sees only the registry and the code that downloads and converts models, and the
-# code stage is copied in last, so an edit to the code rebuilds neither the packages nor the
-# models (docs/OPERATIONS.md, Deploying: Docker).
+# deps stage sees only the list of dependencies, the models stage only the registry and the
+# code that downloads and converts models, and the code stage is copied in last, so an edit to
+# the code rebuilds neither the packages nor the models (docs/OPERATIONS.md, Deploying: Docker).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# -- the dependency list ------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS requirements
+# The dependencies of both distributions, read from their pyproject.toml files, less the
+# client distribution itself (installed with the code). The deps stage copies only this
+# list: an edit elsewhere in pyproject.toml (a tool's settings, the version) does not
+# reinstall the packages.
+COPY pyproject.toml /tmp/server.toml
+COPY clients/python/pyproject.toml /tmp/client.toml
+RUN python3 -c "import re, tomllib; \
+projects = [tomllib.load(open(f'/tmp/{n}.toml', 'rb'))['project'] for n in ('client', 'server')]; \
+key = lambda req: re.sub(r'[-_.]+', '-', re.match(r'[A-Za-z0-9._-]+', req)[0].lower()); \
+own = {key(p['name']) for p in projects}; \
+print('\n'.join(d for p in projects for d in p['dependencies'] if key(d) not in own))" \
+    > /requirements.txt
 
 # -- dependencies --------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS deps
@@ -21,20 +36,11 @@ FROM ${PYTHON_IMAGE} AS deps
 # build time and passes e.g. --build-arg TORCH_SOURCE="--find-links /mnt" (scripts/image.py).
 ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml /tmp/deps/server.toml
-COPY clients/python/pyproject.toml /tmp/deps/client.toml
-# The dependencies of both distributions, read from their pyproject.toml files (less the
-# client distribution itself, installed with the code), so that this layer changes only when
-# they do. torch first, at its pinned version, from TORCH_SOURCE. Then what the server never
-# runs goes (about 300 MB): the packages' test suites, torch's C++ test programs, headers
-# and protoc.
+COPY --from=requirements /requirements.txt /tmp/deps/requirements.txt
+# torch first, at its pinned version, from TORCH_SOURCE; then the rest. Then what the server
+# never runs goes (about 300 MB): the packages' test suites, torch's C++ test programs,
+# headers and protoc.
 RUN python3 -m venv /opt/venv \
-    && python -c "import re, tomllib; \
-projects = [tomllib.load(open(f'/tmp/deps/{n}.toml', 'rb'))['project'] for n in ('client', 'server')]; \
-key = lambda req: re.sub(r'[-_.]+', '-', re.match(r'[A-Za-z0-9._-]+', req)[0].lower()); \
-own = {key(p['name']) for p in projects}; \
-print('\n'.join(d for p in projects for d in p['dependencies'] if key(d) not in own))" \
-       > /tmp/deps/requirements.txt \
     && grep '^torch==' /tmp/deps/requirements.txt > /tmp/deps/torch.txt \
     && pip install $TORCH_SOURCE --requirement /tmp/deps/torch.txt \
     && pip install --requirement /tmp/deps/requirements.txt \
