@@ -6,6 +6,7 @@
                                    # floor, Node client test, both wheels and a client-only venv
     python3 scripts/dev.py check   # lint and types only
     python3 scripts/dev.py protos  # regenerate the Python stubs from protos/
+    python3 scripts/dev.py image   # build the container image with podman, run it, check it
 
 Extra arguments after the command go to the tool it runs (`smoke --json`, `test -k batcher`).
 """
@@ -119,6 +120,8 @@ def main(argv: list[str]) -> None:
     elif command == "protos":
         setup()
         run(PY, "scripts/gen_protos.py", env=tool_env())
+    elif command == "image":  # stdlib only, no .venv needed: scripts/image.py
+        run(sys.executable, "scripts/image.py", *extra)
     else:
         sys.exit(f"unknown command {command!r}; see: python3 scripts/dev.py --help")
 
