@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsmt.cli.main import main
 from newsmt.client import (
     AsyncClient,
     Client,
@@ -331,3 +333,19 @@ def test_rendered_pieces_join_to_the_rendered_document(fmt: Format) -> None:
         for piece in pieces:
             only = [o if i in piece.span.needs else None for i, o in enumerate(outputs)]
             assert render_pieces(doc, only, [piece.span])[0].text == piece.text
+
+
+def test_the_cli_prints_units_as_they_come(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(DOCUMENTS["html"][0], encoding="utf-8")
+    args = ["translate", "--address", identity_server[1], "--to", "ru", "--from", "en"]
+    assert main([*args, "--stream", str(page)]) == 0
+    assert capsys.readouterr().out == DOCUMENTS["html"][0] + "\n"
+    assert main([*args, "--stream", "--format", "jsonl", str(page)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    units, final = lines[:-1], lines[-1]
+    assert [u["unit"] for u in units] == list(range(len(units))) and len(units) >= 3
+    assert "".join(u["text"] for u in units) == final["text"] == DOCUMENTS["html"][0]
+    assert final["units"] == len(units)
