@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsmt.client import Client, GlossaryEntry
+from newsmt.client import Client, GlossaryEntry, StreamDone
 from newsmt.core.context import RequestContext
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
@@ -192,3 +192,19 @@ def test_changed_model_files_miss(tmp_path: Path) -> None:
         assert translator.translate([text], "en", "ru", ctx)[0].cached_units == 0
     finally:
         pool.close()
+
+
+def test_process_article_and_streams_share_the_cache(
+    server: tuple[NewsmtServer, str], client: Client
+) -> None:
+    srv, _ = server
+    title = "Floods hit the north"
+    body = "Rivers burst their banks overnight. Hundreds of homes were evacuated."
+    client.translate([title, body], target="ru", source="en")
+    before = calls(srv)
+    result = client.process_article(title, body, source="en", targets=["ru"])
+    assert result.translations[0].body == body
+    streamed = list(client.translate_stream([body], target="ru", source="en"))
+    assert calls(srv) == before
+    done = streamed[-1]
+    assert isinstance(done, StreamDone) and done.units == done.cached_units == 2
