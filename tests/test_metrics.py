@@ -30,7 +30,7 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     before_text = scrape(server)
     with Client(address, timeout=60) as client:
         for i in range(3):
-            client.translate([f"The talks went on. Day {i}."], source="en", target="ru")
+            client.translate([f"The talks went on, round {i}. Day {i}."], source="en", target="ru")
         with pytest.raises(InvalidArgumentError):
             client.translate(["x"], source="en", target="xx")
     after = scrape(server)

@@ -72,9 +72,34 @@ export interface Translation {
   missedTerms: string[];
   markupDegraded: boolean;
   quality: Quality;
+  /** Of the segment's `units` (what translateStream sends), those answered from the cache. */
+  cachedUnits: number;
+  units: number;
 }
 
 export interface TranslateResponse { translations: Translation[] }
+
+/** A piece of a segment's translation; a segment's unit texts joined are its translatedText. */
+export interface TranslatedUnit {
+  segmentIndex: number;
+  segmentId: string;
+  unitIndex: number;
+  /** The span of the segment's text it translates, in code points, half-open. */
+  sourceStart: number;
+  sourceEnd: number;
+  text: string;
+  cached: boolean;
+  outputTruncated: boolean;
+  quality: Quality;
+}
+
+export interface SegmentDone { segmentIndex: number; translation: Translation }
+export interface StreamDone { units: number; cachedUnits: number }
+
+export type TranslateEvent =
+  | { event: 'unit'; unit: TranslatedUnit }
+  | { event: 'segmentDone'; segmentDone: SegmentDone }
+  | { event: 'done'; done: StreamDone };
 export interface DetectLanguageResponse { languages: DetectedLanguage[] }
 
 export interface LanguagePair {
@@ -186,6 +211,16 @@ export class NewsmtClient {
       glossary?: Glossary;
     } & CallOptions,
   ): Promise<TranslateResponse>;
+  /** Units as they are ready; leaving the loop early cancels the call. */
+  translateStream(
+    texts: Array<string | Segment>,
+    options: {
+      target: LanguageCode;
+      source?: LanguageCode;
+      format?: TextFormat;
+      glossary?: Glossary;
+    } & CallOptions,
+  ): AsyncGenerator<TranslateEvent, void, undefined>;
   detectLanguage(texts: string[], options?: CallOptions): Promise<DetectLanguageResponse>;
   listLanguages(options?: CallOptions): Promise<ListLanguagesResponse>;
   listModels(options?: CallOptions): Promise<ListModelsResponse>;

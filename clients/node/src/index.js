@@ -147,6 +147,36 @@ export class NewsmtClient {
     }, timeoutMs);
   }
 
+  /**
+   * `translate`, as it happens: an async iterable of TranslateEvents, each `{ event, unit }`,
+   * `{ event, segmentDone }` or `{ event, done }` (`event` names the one set). A segment's
+   * `unit.text`s joined in order are its `translatedText`; `segmentDone.translation` has every
+   * other field; `done` comes last (a stream without it is incomplete). Leaving the loop early
+   * cancels the call, and the server drops its queued work. A failure mid-stream throws a
+   * NewsmtError after the events already yielded, which stay valid.
+   */
+  async *translateStream(texts, { target, source = '', format, glossary, timeoutMs = this.#timeoutMs } = {}) {
+    const segments = texts.map((t, i) => (typeof t === 'string' ? { id: String(i), text: t } : t));
+    const request = {
+      segments,
+      sourceLanguageCode: source,
+      targetLanguageCode: target ?? '',
+      format: textFormat(format),
+      glossary: glossaryEntries(glossary),
+    };
+    const metadata = this.#metadata.clone();
+    if (!metadata.get(REQUEST_ID).length) metadata.set(REQUEST_ID, randomUUID());
+    const requestId = String(metadata.get(REQUEST_ID)[0]);
+    const call = this.#translation.TranslateStream(request, metadata, { deadline: Date.now() + timeoutMs });
+    try {
+      for await (const event of call) yield event;
+    } catch (error) {
+      throw error?.code !== undefined ? NewsmtError.from(error, requestId) : error;
+    } finally {
+      call.cancel();
+    }
+  }
+
   /** Resolves to `{ languages: [{ languageCode, confidence }, ...] }`, one per text. */
   async detectLanguage(texts, { timeoutMs } = {}) {
     return this.#call(this.#translation, 'DetectLanguage', { texts }, timeoutMs);

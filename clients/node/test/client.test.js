@@ -167,6 +167,51 @@ describe('Translate', () => {
   });
 });
 
+describe('TranslateStream', () => {
+  const html = '<p>The <b>talks</b> ended. <img alt="A photo"> Both sides spoke.</p><p>More soon.</p>';
+
+  test('units joined equal Translate, one segmentDone per segment, one done last', async () => {
+    const texts = [html, '', 'Hola a todos. Buenos días, amigos.'];
+    const events = [];
+    for await (const event of client.translateStream(texts, { target: 'ru', format: 'html' })) {
+      events.push(event);
+    }
+    const { translations } = await client.translate(texts, { target: 'ru', format: 'html' });
+    const joined = texts.map(() => '');
+    for (const e of events.filter((x) => x.event === 'unit')) joined[e.unit.segmentIndex] += e.unit.text;
+    assert.deepEqual(joined, translations.map((t) => t.translatedText));
+    assert.deepEqual(joined, texts);
+    const done = events.filter((x) => x.event === 'segmentDone').map((x) => x.segmentDone);
+    assert.deepEqual(done.map((d) => d.segmentIndex), [0, 1, 2]);
+    assert.equal(done[2].translation.detectedLanguage.languageCode, 'es');
+    assert.deepEqual(done[2].translation.route.models, ['opus-mt-es-en', 'opus-mt-en-ru']);
+    assert.equal(done[0].translation.translatedText, '');
+    assert.equal(events.at(-1).event, 'done');
+    assert.equal(events.at(-1).done.units, events.filter((x) => x.event === 'unit').length);
+    // Translate ran second: every unit of it came from the cache the stream filled.
+    assert.equal(translations[0].cachedUnits, translations[0].units);
+  });
+
+  test('breaking out of the loop cancels the call', async () => {
+    const article = Array.from({ length: 20 }, (_, i) => `Sentence ${i} of the story.`).join(' ');
+    let first;
+    for await (const event of client.translateStream([article], { target: 'ru', source: 'en' })) {
+      first = event;
+      break;
+    }
+    assert.equal(first.event, 'unit');
+    assert.equal(first.unit.unitIndex, 0);
+    const [again] = (await client.translate(['Still serving.'], { target: 'ru', source: 'en' })).translations;
+    assert.equal(again.translatedText, 'Still serving.');
+  });
+
+  test('an unsupported target fails the stream with INVALID_ARGUMENT', async () => {
+    await assert.rejects(async () => {
+      for await (const _ of client.translateStream(['Hello.'], { target: 'xx' })) { /* none */ }
+    }, (error) => error instanceof NewsmtError && error.codeName === 'INVALID_ARGUMENT');
+  });
+});
+
 describe('documents and quality', () => {
   test('HTML comes back byte for byte with glossary terms reported', async () => {
     const html = '<p>The <b>minister</b> met <a href="/x?a=1&amp;b=2">Reuters</a> today.</p>';

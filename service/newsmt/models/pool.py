@@ -42,10 +42,18 @@ class ServedModel:
     identity: ModelIdentity | None = None
     #: Seq-Logprob below which a sentence is LOW_CONFIDENCE; None where not calibrated.
     low_confidence_below: float | None = None
+    #: What the translation cache keys these weights by, computed once at load: the hub repo
+    #: and resolved commit of a pulled model, a digest of the files of a demo model, a fixed
+    #: name for the identity engine ("" until loaded).
+    cache_identity: str = ""
 
 
 #: Makes the per-model batch observer (metrics); None for no observer.
 ObserverFactory = Callable[[str], BatchObserver | None]
+
+#: Names a loaded model for the translation cache: (spec, its folder or None for the identity
+#: engine, demo) -> identity. Called once per load (it may read every file).
+Identify = Callable[[ModelSpec, Path | None, bool], str]
 
 
 class ModelPool:
@@ -58,10 +66,12 @@ class ModelPool:
         engine_options: EngineOptions | None = None,
         observer_factory: ObserverFactory | None = None,
         calibration: Mapping[str, Calibration] | None = None,
+        identify: Identify | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self._calibration = calibration or {}
+        self._identify = identify
         self._batcher_config = batcher_config or BatcherConfig()
         self._engine_options = engine_options or EngineOptions()
         self._observer_factory = observer_factory
@@ -117,8 +127,12 @@ class ModelPool:
             # A pulled snapshot's folder is named by its commit; a demo model has none.
             commit = "demo" if engine.demo else path.name
             identity = ModelIdentity(spec.name, commit, engine.kind, compute, demo=engine.demo)
+        cache_identity = (
+            self._identify(spec, path, engine.demo) if self._identify is not None else ""
+        )
         with self._lock:
             served.identity = identity
+            served.cache_identity = cache_identity
             served.low_confidence_below = (
                 None if identity is None else low_confidence_threshold(self._calibration, identity)
             )

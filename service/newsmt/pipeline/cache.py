@@ -155,6 +155,18 @@ def engine_version(engine: str) -> str:
         return "unknown"
 
 
+def served_identity(spec: Any, path: Path | None, demo: bool) -> str:
+    """A loaded model's identity for keys (the pool's `identify` hook; `spec` is its
+    ModelSpec): a pulled snapshot by its repo and resolved commit (the snapshot folder's
+    name), a demo or local model by the digest of its files, the identity engine (no folder)
+    by a fixed name."""
+    if path is None:
+        return f"builtin:identity:{spec.name}"
+    if demo:
+        return files_identity(model_files_digest(path))
+    return hub_identity(spec.repo, path.name)
+
+
 def model_files_digest(folder: str | Path) -> str:
     """SHA-256 over every file under `folder`: its relative path, size and contents, in path
     order. Reads every byte, so call it once, when the model loads. Symlinked files (the hub

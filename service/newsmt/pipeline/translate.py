@@ -5,15 +5,26 @@ together around the translations."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from newsmt.core import languages
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument
 from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.models.registry import ModelSpec
+from newsmt.pipeline.cache import (
+    CachedUnit,
+    Hop,
+    KeyMaker,
+    TranslationCache,
+    engine_version,
+    normalize_unit,
+)
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import (
@@ -32,10 +43,13 @@ from newsmt.pipeline.documents import (
     render,
     token_spans,
 )
-from newsmt.pipeline.documents.finish import Finished, finish_unit
+from newsmt.pipeline.documents.finish import Finished, finish_unit, terms
+from newsmt.pipeline.documents.render import piece_spans, render_pieces
 from newsmt.pipeline.quality import (
+    Flag,
     SegmentQuality,
     SentenceQuality,
+    Signals,
     aggregate,
     assess,
     compose_pivot,
@@ -62,6 +76,10 @@ class Translated:
     markup_degraded: bool = False
     #: Per-sentence quality signals rolled up; None when no model ran.
     quality: SegmentQuality | None = None
+    #: The pieces a stream sends for this text, and how many of them were answered from the
+    #: translation cache.
+    units: int = 0
+    cached_units: int = 0
 
     @property
     def applied(self) -> tuple[str, ...]:
@@ -81,6 +99,8 @@ class _UnitWork:
     alignment: Sequence[TokenLink] | None
     truncated: bool = False
     quality: SentenceQuality | None = None
+    #: Answered from the translation cache.
+    cached: bool = False
 
 
 @dataclass
@@ -93,6 +113,70 @@ class _Outcome:
     missed: tuple[str, ...] = ()
     degraded: bool = False
     quality: SegmentQuality | None = None
+    units: int = 0
+    cached_units: int = 0
+
+
+@dataclass
+class _Prepared:
+    """One text, parsed and routed, before any model work."""
+
+    text: str
+    source: str
+    confidence: float
+    #: None: nothing detectable, the text comes back as it came (one piece).
+    doc: Document | None
+    models: list[ServedModel]
+    #: The units a model must translate (none when the route is empty).
+    todo: list[Unit]
+    aligned: bool
+
+
+@dataclass
+class _Finishing:
+    """What a prepared text collects as its units come back (keyed by unit index, so that
+    the order units finish in does not matter)."""
+
+    outputs: list[UnitOutput | None]
+    reports: dict[int, Finished] = field(default_factory=dict)
+    truncated: bool = False
+    degraded: bool = False
+    cached: set[int] = field(default_factory=set)
+    qualities: dict[int, SentenceQuality] = field(default_factory=dict)
+    works: dict[int, _UnitWork] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamedUnit:
+    """One piece of a text's translation, as a stream sends it (see `piece_spans`)."""
+
+    segment: int
+    index: int
+    source_start: int
+    source_end: int
+    text: str
+    cached: bool
+    truncated: bool
+    #: Its sentence's quality; None where no model ran on it.
+    quality: SegmentQuality | None
+
+
+@dataclass(frozen=True)
+class SegmentFinished:
+    """Every piece of text `segment` has been sent; its whole result."""
+
+    segment: int
+    result: Translated
+
+
+StreamItem = StreamedUnit | SegmentFinished
+
+#: Units per scheduler submission of a stream, in order: the first unit goes alone so that
+#: it is not held behind the article, then batches grow to keep the engine busy.
+STREAM_GROUPS = (1, 2, 4, 8, 16)
+
+#: Submissions of one stream in flight at once (the next is queued while one decodes).
+STREAM_IN_FLIGHT = 2
 
 
 class Translator:
@@ -101,11 +185,16 @@ class Translator:
         pool: ModelPool,
         detector: LanguageDetection,
         config: PipelineConfig | None = None,
+        *,
+        cache: TranslationCache | None = None,
     ) -> None:
         self.pool = pool
         self.registry = pool.registry
         self.detector = detector
         self.config = config or PipelineConfig()
+        #: Shared by every caller of this translator (Translate, streams, ProcessArticle and
+        #: Summarize's translation hops). None or max_bytes=0: no caching.
+        self.cache = cache if cache is not None and cache.enabled else None
 
     def route(self, source: str, target: str) -> list[ModelSpec]:
         """The models from `source` to `target`: none, one, or two through English."""
@@ -134,58 +223,306 @@ class Translator:
     ) -> list[Translated]:
         """Translate `texts` (documents in `fmt`) into `target`. An empty `source` means:
         detect per text, on the text without its markup."""
-        detected = [(source, 1.0) if source else self._detect(text, fmt) for text in texts]
-        results: list[Translated | None] = [None] * len(texts)
-        by_source: dict[str, list[int]] = {}
-        for i, (lang, _) in enumerate(detected):
-            by_source.setdefault(lang, []).append(i)
-        for lang, indexes in by_source.items():
-            group = [texts[i] for i in indexes]
-            if not lang:
-                # Nothing detectable (empty, digits, punctuation): returned as it came.
-                outcomes = [_Outcome(text) for text in group]
-            else:
-                outcomes = self._translate_group(group, lang, target, ctx, fmt, glossary)
-            for i, out in zip(indexes, outcomes, strict=True):
-                lang_i, confidence = detected[i]
-                results[i] = Translated(
-                    out.text,
-                    lang_i,
-                    confidence,
-                    out.route,
-                    out.demo,
-                    out.truncated,
-                    out.applied,
-                    out.missed,
-                    out.degraded,
-                    out.quality,
-                )
-        return [r for r in results if r is not None]
+        prepared = self._prepare(texts, source, target, fmt, glossary)
+        # One scheduler submission per hop for every unit that shares a route.
+        by_route = _by_route(prepared)
+        done: dict[tuple[int, int], _UnitWork] = {}
+        for members in by_route.values():
+            first = prepared[members[0][0]]
+            aligned = first.aligned
+            works = self._units(
+                [unit for _, unit in members],
+                first.models,
+                first.source,
+                target,
+                ctx,
+                aligned=aligned,
+                glossary=glossary,
+            )
+            for (p, unit), work in zip(members, works, strict=True):
+                done[(p, unit.index)] = work
+        out = []
+        for p, item in enumerate(prepared):
+            found = {unit.index: done[(p, unit.index)] for unit in item.todo}
+            state = self._finish(item, found, glossary) if item.doc is not None else None
+            out.append(self._translated(item, state))
+        return out
+
+    # -- preparing, finishing ----------------------------------------------------------------
 
     def _detect(self, text: str, fmt: Format) -> tuple[str, float]:
         if fmt == "plain":
             return self.detector.detect(text)
         return self.detector.detect(plain_text(parse(text, fmt, languages.PIVOT)))
 
-    def _translate_group(
+    def _prepare(
         self,
-        texts: list[str],
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        fmt: Format,
+        glossary: Glossary | None,
+    ) -> list[_Prepared]:
+        """Detect, parse and route every text; fails (unsupported pair, model not ready)
+        before any model work."""
+        out: list[_Prepared] = []
+        for text in texts:
+            lang, confidence = (source, 1.0) if source else self._detect(text, fmt)
+            if not lang:
+                # Nothing detectable (empty, digits, punctuation): returned as it came.
+                out.append(_Prepared(text, lang, confidence, None, [], [], False))
+                continue
+            specs = self.route(lang, target)
+            models = [self.pool.get(spec.name) for spec in specs]
+            doc = parse(text, fmt, lang)
+            todo = [unit for unit in doc.units if unit.needs_model] if models else []
+            # Alignments cost an engine extra work: ask only where markup, protected spans
+            # or glossary terms need them.
+            aligned = fmt != "plain" or bool(glossary) or any(unit.protected for unit in todo)
+            out.append(_Prepared(text, lang, confidence, doc, models, todo, aligned))
+        # Texts that share a route share one answer to "alignments?" (their units may share a
+        # submission): the same in a stream as in Translate, so that both agree.
+        for members in _by_route(out).values():
+            aligned = any(out[p].aligned for p, _ in members)
+            for p, _ in members:
+                out[p].aligned = aligned
+        return out
+
+    def _finish(
+        self, item: _Prepared, works: dict[int, _UnitWork], glossary: Glossary | None
+    ) -> _Finishing:
+        """Repair each translated unit of `item` (protected spans, glossary terms)."""
+        assert item.doc is not None
+        state = _Finishing([None] * len(item.doc.units))
+        for index, work in works.items():
+            self._finish_unit(item, state, index, work, glossary)
+        return state
+
+    def _finish_unit(
+        self,
+        item: _Prepared,
+        state: _Finishing,
+        index: int,
+        w: _UnitWork,
+        glossary: Glossary | None,
+    ) -> None:
+        assert item.doc is not None
+        unit = item.doc.units[index]
+        finished = finish_unit(unit, w.text, w.alignment, glossary)
+        state.outputs[index] = finished.output
+        if finished.protected_missing:
+            # The alignment could not place them: put each back near its relative place.
+            text = _insert_spans(unit, finished.output[0], finished.protected_missing)
+            state.outputs[index] = (text, None)
+            state.degraded = True
+        state.reports[index] = finished
+        state.works[index] = w
+        state.truncated = state.truncated or w.truncated
+        if w.cached:
+            state.cached.add(index)
+        if w.quality is not None:
+            state.qualities[index] = w.quality
+
+    def _translated(self, item: _Prepared, state: _Finishing | None) -> Translated:
+        """The response for one text whose units are all finished."""
+        if item.doc is None or state is None:
+            return Translated(
+                item.text,
+                item.source,
+                item.confidence,
+                (),
+                False,
+                False,
+                units=int(bool(item.text)),
+            )
+        rendered = render(item.doc, state.outputs)
+        applied, missed = merge_reports([state.reports[i] for i in sorted(state.reports)])
+        reached = bool(item.todo)
+        spans = piece_spans(item.doc)
+        return Translated(
+            rendered.text,
+            item.source,
+            item.confidence,
+            tuple(m.spec.name for m in item.models) if reached else (),
+            any(m.demo for m in item.models) and reached,
+            state.truncated,
+            applied,
+            missed,
+            rendered.markup_degraded or state.degraded,
+            aggregate([state.qualities[i] for i in sorted(state.qualities)])
+            if state.qualities
+            else None,
+            units=len(spans),
+            cached_units=sum(1 for span in spans if span.unit in state.cached),
+        )
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def translate_stream(
+        self,
+        texts: Sequence[str],
         source: str,
         target: str,
         ctx: RequestContext,
-        fmt: Format,
+        *,
+        fmt: Format = "plain",
+        glossary: Glossary | None = None,
+    ) -> Iterator[StreamItem]:
+        """`translate`, piece by piece: for each text in order, its pieces in document order
+        (each as soon as it and every piece before it are ready), then its SegmentFinished.
+        The pieces of a text joined are `translate`'s text for it.
+
+        Units go to the scheduler in small groups in document order (`STREAM_GROUPS`, at most
+        `STREAM_IN_FLIGHT` at a time), so the first unit is not held behind the whole article.
+        Closing the iterator (a cancelled stream) drops the groups not yet submitted; the
+        request's cancellation withdraws those queued in the scheduler."""
+        prepared = self._prepare(texts, source, target, fmt, glossary)
+        groups = _stream_groups(prepared)
+        where = {(p, unit.index): g for g, members in enumerate(groups) for p, unit in members}
+        pool = ThreadPoolExecutor(STREAM_IN_FLIGHT, thread_name_prefix="stream")
+        try:
+            futures = [
+                pool.submit(self._group, prepared, members, target, ctx, glossary)
+                for members in groups
+            ]
+            states = [
+                _Finishing([None] * len(item.doc.units)) if item.doc is not None else None
+                for item in prepared
+            ]
+            taken = [False] * len(groups)
+
+            def ready(g: int) -> None:
+                if taken[g]:
+                    return
+                works = futures[g].result()
+                taken[g] = True
+                for (p, unit), work in zip(groups[g], works, strict=True):
+                    state = states[p]
+                    assert state is not None
+                    self._finish_unit(prepared[p], state, unit.index, work, glossary)
+
+            for p, item in enumerate(prepared):
+                state = states[p]
+                if item.doc is None or state is None:
+                    if item.text:
+                        yield StreamedUnit(p, 0, 0, len(item.text), item.text, False, False, None)
+                    yield SegmentFinished(p, self._translated(item, None))
+                    continue
+                for k, span in enumerate(piece_spans(item.doc)):
+                    for index in span.needs:
+                        g = where.get((p, index))
+                        if g is not None:
+                            ready(g)
+                    piece = render_pieces(item.doc, state.outputs, [span])[0]
+                    work = state.works.get(span.unit) if span.unit is not None else None
+                    quality = state.qualities.get(span.unit) if span.unit is not None else None
+                    yield StreamedUnit(
+                        p,
+                        k,
+                        span.source_start,
+                        span.source_end,
+                        piece.text,
+                        work is not None and work.cached,
+                        work is not None and work.truncated,
+                        aggregate([quality]) if quality is not None else None,
+                    )
+                yield SegmentFinished(p, self._translated(item, state))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _group(
+        self,
+        prepared: list[_Prepared],
+        members: list[tuple[int, Unit]],
+        target: str,
+        ctx: RequestContext,
         glossary: Glossary | None,
-    ) -> list[_Outcome]:
-        specs = self.route(source, target)
-        models = [self.pool.get(spec.name) for spec in specs]  # fail before any model work
-        docs = [parse(text, fmt, source) for text in texts]
-        todo = [(d, unit) for d, doc in enumerate(docs) for unit in doc.units if unit.needs_model]
-        if not models or not todo:
-            return [_Outcome(render(doc, [None] * len(doc.units)).text) for doc in docs]
-        # Alignments cost an engine extra work: ask only where markup, protected spans or
-        # glossary terms need them.
-        aligned = fmt != "plain" or bool(glossary) or any(unit.protected for _, unit in todo)
-        work = [_UnitWork(unit.text, None) for _, unit in todo]
+    ) -> list[_UnitWork]:
+        ctx.check()
+        first = prepared[members[0][0]]
+        return self._units(
+            [unit for _, unit in members],
+            first.models,
+            first.source,
+            target,
+            ctx,
+            aligned=first.aligned,
+            glossary=glossary,
+        )
+
+    # -- units through the cache and the models ----------------------------------------------
+
+    def _units(
+        self,
+        units: Sequence[Unit],
+        models: Sequence[ServedModel],
+        source: str,
+        target: str,
+        ctx: RequestContext,
+        *,
+        aligned: bool,
+        glossary: Glossary | None,
+    ) -> list[_UnitWork]:
+        """Each unit through every hop of `models`, or from the cache: its output, with the
+        alignment to the unit's own text. Units are fed to the models in NFC (the form the
+        cache keys by), so a hit and a miss give the same answer."""
+        inputs = [normalize_unit(unit.text) for unit in units]
+        keys: list[bytes | None] = [None] * len(units)
+        works: list[_UnitWork | None] = [None] * len(units)
+        if self.cache is not None:
+            maker = KeyMaker([self._cache_hop(m, aligned) for m in models], source, target)
+            for i, unit in enumerate(units):
+                entries = [
+                    (m.entry.source, m.entry.target, "i" if m.entry.ignore_case else "")
+                    for m in terms(unit, glossary)
+                ]
+                key = maker.key(inputs[i], entries)
+                keys[i] = key
+                hit = self.cache.get(key)
+                if hit is not None:
+                    works[i] = _from_cache(hit)
+        missing = [i for i, w in enumerate(works) if w is None]
+        if missing:
+            fresh = self._run_hops([inputs[i] for i in missing], models, ctx, aligned)
+            for i, result in zip(missing, fresh, strict=True):
+                works[i] = result
+                stored = keys[i]
+                if self.cache is not None and stored is not None:
+                    self.cache.put(stored, _to_cache(result))
+        out: list[_UnitWork] = []
+        for unit, text, work in zip(units, inputs, works, strict=True):
+            assert work is not None
+            out.append(_denormalize(unit.text, text, work))
+        return out
+
+    def _cache_hop(self, model: ServedModel, aligned: bool) -> Hop:
+        engine = model.engine
+        assert engine is not None
+        identity = model.identity
+        return Hop(
+            model.spec.name,
+            model.cache_identity or f"unnamed:{model.spec.name}",
+            engine.kind,
+            identity.compute_type if identity is not None else "",
+            _engine_version(engine.kind),
+            {
+                "generation": dataclasses.asdict(engine.settings),
+                "output_ratio": self.config.output_ratio,
+                "output_extra": self.config.output_extra,
+                "sentence_limit": min(self.config.max_sentence_tokens, engine.max_input_tokens),
+                "aligned": aligned,
+                "low_confidence_below": model.low_confidence_below,
+            },
+        )
+
+    def _run_hops(
+        self,
+        texts: list[str],
+        models: Sequence[ServedModel],
+        ctx: RequestContext,
+        aligned: bool,
+    ) -> list[_UnitWork]:
+        work = [_UnitWork(text, None) for text in texts]
         for hop, model in enumerate(models):
             done = self._hop([w.text for w in work], model, ctx, with_attention=aligned)
             for w, (text, alignment, cut, quality) in zip(work, done, strict=True):
@@ -198,43 +535,7 @@ class Translator:
                 w.text, w.truncated = text, w.truncated or cut
                 # A pivot sentence: the lower Seq-Logprob of its hops, both hops' flags.
                 w.quality = quality if w.quality is None else compose_pivot(w.quality, quality)
-        route = tuple(m.spec.name for m in models)
-        demo = any(m.demo for m in models)
-        outputs: list[list[UnitOutput | None]] = [[None] * len(doc.units) for doc in docs]
-        reports: list[list[Finished]] = [[] for _ in docs]
-        truncated = [False] * len(docs)
-        degraded = [False] * len(docs)
-        qualities: list[list[SentenceQuality]] = [[] for _ in docs]
-        for (d, unit), w in zip(todo, work, strict=True):
-            finished = finish_unit(unit, w.text, w.alignment, glossary)
-            outputs[d][unit.index] = finished.output
-            if finished.protected_missing:
-                # The alignment could not place them: put each back near its relative place.
-                text = _insert_spans(unit, finished.output[0], finished.protected_missing)
-                outputs[d][unit.index] = (text, None)
-                degraded[d] = True
-            reports[d].append(finished)
-            truncated[d] = truncated[d] or w.truncated
-            if w.quality is not None:
-                qualities[d].append(w.quality)
-        out = []
-        for d, doc in enumerate(docs):
-            rendered = render(doc, outputs[d])
-            applied, missed = merge_reports(reports[d])
-            reached = any(unit.needs_model for unit in doc.units)
-            out.append(
-                _Outcome(
-                    rendered.text,
-                    route if reached else (),
-                    demo and reached,
-                    truncated[d],
-                    applied,
-                    missed,
-                    rendered.markup_degraded or degraded[d],
-                    aggregate(qualities[d]) if qualities[d] else None,
-                )
-            )
-        return out
+        return work
 
     def _hop(
         self, texts: list[str], model: ServedModel, ctx: RequestContext, *, with_attention: bool
@@ -359,3 +660,123 @@ def plain_text(doc: Document) -> str:
         if unit.kind == "sentence":
             blocks.setdefault(unit.block, []).append(unit.text)
     return "\n\n".join(" ".join(texts) for _, texts in sorted(blocks.items()))
+
+
+# -- the cache's values ----------------------------------------------------------------------
+
+
+def _by_route(prepared: Sequence[_Prepared]) -> dict[tuple[str, ...], list[tuple[int, Unit]]]:
+    """The units that need a model, by (source, models of the route), in document order."""
+    out: dict[tuple[str, ...], list[tuple[int, Unit]]] = {}
+    for p, item in enumerate(prepared):
+        if item.todo:
+            route = (item.source, *(m.spec.name for m in item.models))
+            out.setdefault(route, []).extend((p, unit) for unit in item.todo)
+    return out
+
+
+def _stream_groups(prepared: Sequence[_Prepared]) -> list[list[tuple[int, Unit]]]:
+    """The units that need a model in stream order, cut into submissions: sizes from
+    `STREAM_GROUPS` (the last repeated), a new group wherever the route changes."""
+    groups: list[list[tuple[int, Unit]]] = []
+    current: tuple[str, ...] | None = None
+    for p, item in enumerate(prepared):
+        route = (item.source, *(m.spec.name for m in item.models))
+        for unit in item.todo:
+            size = STREAM_GROUPS[min(len(groups) - 1, len(STREAM_GROUPS) - 1)] if groups else 0
+            if not groups or route != current or len(groups[-1]) >= size:
+                groups.append([])
+                current = route
+            groups[-1].append((p, unit))
+    return groups
+
+
+@functools.cache
+def _engine_version(kind: str) -> str:
+    return engine_version(kind)
+
+
+def _to_cache(work: _UnitWork) -> CachedUnit:
+    """A unit's result as a cache value: the alignment as flat numbers, the quality as plain
+    values (so that `entry_bytes` counts what is stored)."""
+    links: tuple[int, ...] | None = None
+    if work.alignment is not None:
+        links = tuple(n for link in work.alignment for n in link)
+    quality = None
+    if work.quality is not None:
+        q = work.quality
+        quality = (
+            tuple(sorted(flag.name for flag in q.flags)),
+            q.mean_logprob,
+            q.calibrated,
+            tuple(dataclasses.astuple(signals) for signals in q.signals),
+        )
+    return CachedUnit(work.text, (links, quality), work.truncated)
+
+
+def _from_cache(value: CachedUnit) -> _UnitWork:
+    links, quality = value.alignment
+    alignment = None
+    if links is not None:
+        alignment = tuple(TokenLink(*links[i : i + 4]) for i in range(0, len(links), 4))
+    sentence = None
+    if quality is not None:
+        flags, mean_logprob, calibrated, signals = quality
+        sentence = SentenceQuality(
+            frozenset(Flag[name] for name in flags),
+            mean_logprob,
+            calibrated,
+            tuple(Signals(*values) for values in signals),
+        )
+    return _UnitWork(value.text, alignment, value.truncated, sentence, cached=True)
+
+
+def _denormalize(original: str, normalized: str, work: _UnitWork) -> _UnitWork:
+    """`work` (the translation of `normalized`, the NFC form of `original`) made relative to
+    `original`: alignment source offsets mapped back, and an output that is the normalized
+    input itself (the identity engine, a copied sentence) given back as the original."""
+    if original == normalized:
+        return work
+    where = _offset_map(original, normalized)
+    text, alignment = work.text, work.alignment
+    same = text == normalized
+    if same:
+        text = original
+    if alignment is not None:
+        if where is None:
+            alignment = None
+        else:
+            alignment = tuple(
+                TokenLink(
+                    where[link.out_start] if same else link.out_start,
+                    where[link.out_end] if same else link.out_end,
+                    where[link.src_start],
+                    where[link.src_end],
+                )
+                for link in alignment
+            )
+    return dataclasses.replace(work, text=text, alignment=alignment)
+
+
+def _offset_map(original: str, normalized: str) -> list[int] | None:
+    """For each offset into `normalized` (NFC of `original`, end included), the offset of the
+    same place in `original`: exact at every starter, the nearest place inside a composed
+    sequence. None when NFC composed across starters (Hangul jamo) and no such map exists."""
+    chunks: list[str] = []
+    for char in original:
+        if chunks and unicodedata.combining(char):
+            chunks[-1] += char
+        else:
+            chunks.append(char)
+    where: list[int] = []
+    at = 0
+    parts: list[str] = []
+    for chunk in chunks:
+        part = normalize_unit(chunk)
+        parts.append(part)
+        where.extend(at + min(k, len(chunk)) for k in range(len(part)))
+        at += len(chunk)
+    if "".join(parts) != normalized:
+        return None
+    where.append(len(original))
+    return where

@@ -25,6 +25,7 @@ from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
 from newsmt.pipeline.article import ArticleProcessor
+from newsmt.pipeline.cache import TranslationCache, served_identity
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.summarize import Summarizer
@@ -107,10 +108,12 @@ class NewsmtServer:
                 inter_threads=self.threads.inter,
             ),
             observer_factory=self.metrics.batch_observer,
+            identify=served_identity,
         )
         self.detector = LanguageDetection()
         config = PipelineConfig(max_sentence_tokens=settings.max_sentence_tokens)
-        self.translator = Translator(self.pool, self.detector, config)
+        self.cache = TranslationCache(settings.cache_bytes)
+        self.translator = Translator(self.pool, self.detector, config, cache=self.cache)
         self.summarizer = Summarizer(self.pool, self.translator, self.detector, config)
         # ProcessArticle fans out into stages (one per target language, one per summary).
         self._stage_pool = futures.ThreadPoolExecutor(
@@ -135,7 +138,7 @@ class NewsmtServer:
             ),
             observers=[self.metrics.observe_rpc],
         )
-        self.metrics.watch(self.pool, self.admission)
+        self.metrics.watch(self.pool, self.admission, self.cache)
         self.grpc_server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"

@@ -95,6 +95,12 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
         service = method.split("/")[1] if method.count("/") >= 2 else ""
         if service == HEALTH_SERVICE:
             return handler
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(handler.unary_stream, method),
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
         if handler.unary_unary is None:
             if handler.stream_stream is not None and self.gate.auth is not None:
                 return self._authenticated_stream(handler)
@@ -111,73 +117,55 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
         gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-
-            metadata = context.invocation_metadata()
-            request_id = incoming_request_id(metadata)
-            token = request_id_var.set(request_id)
-            context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-            started = time.monotonic()
-            code = "OK"
-            admitted = False
-            response_size = 0
+            call = _Call(gate, method, request, context)
             try:
-                try:
-                    # Who calls matters to the token check and the per-client rate limit only.
-                    client = ""
-                    if gate.auth is not None or gate.limiter is not None:
-                        client = gate.identity(metadata, context.peer)
-                    if gate.draining:
-                        raise ServiceUnavailable(
-                            "server is shutting down; retry on another replica"
-                        )
-                    if gate.limiter is not None:
-                        gate.limiter.check(client)
-                    gate.admission.enter()
-                    admitted = True
-                    if isinstance(request, _Undecodable):
-                        raise InvalidArgument.field(
-                            "", "the request is not a valid protobuf message (invalid UTF-8?)"
-                        )
-                except NewsmtError as exc:
-                    code = _code_of(exc)
-                    abort(context, exc)
-                ctx, ctx_token = open_request(context, request_id, gate.default_timeout)
+                call.admit()
+                ctx, ctx_token = open_request(context, call.request_id, gate.default_timeout)
                 gate.live.add(ctx)
                 try:
                     response = inner(request, context)
-                    response_size = response.ByteSize()
+                    call.response_size = response.ByteSize()
                     return response
                 except Exception:
-                    code = _context_code(context) or "INTERNAL"
+                    call.code = _context_code(context) or "INTERNAL"
                     raise
                 finally:
                     close_request(ctx_token)
             finally:
-                if admitted:
-                    gate.admission.leave()
-                seconds = time.monotonic() - started
-                undecodable = isinstance(request, _Undecodable)
-                size = 0 if undecodable else request.ByteSize()
-                langs = "" if undecodable else _languages(request)
-                log.info(
-                    "%s %s %.1fms %s",
-                    method,
-                    code,
-                    seconds * 1000,
-                    langs,
-                    extra={
-                        "method": method,
-                        "code": code,
-                        "duration_ms": round(seconds * 1000, 2),
-                        "request_bytes": size,
-                        "response_bytes": response_size,
-                        "languages": langs,
-                    },
-                )
-                for observer in gate.observers:
-                    observer(method, code, seconds)
-                request_id_var.reset(token)
+                call.end()
 
+        return behavior
+
+    def _unary_stream(
+        self, inner: Callable[..., Any], method: str
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        """As `_unary`, for a server-streaming method: the gate before the first message,
+        admission held (and the request context open) until the stream ends."""
+        gate = self.gate
+
+        def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = _Call(gate, method, request, context)
+            try:
+                call.admit()
+                ctx, ctx_token = open_request(context, call.request_id, gate.default_timeout)
+                gate.live.add(ctx)
+                try:
+                    for message in inner(request, context):
+                        call.response_size += message.ByteSize()
+                        yield message
+                except GeneratorExit:
+                    call.code = "CANCELLED"
+                    ctx.cancel()
+                    raise
+                except Exception:
+                    call.code = _context_code(context) or "INTERNAL"
+                    raise
+                finally:
+                    close_request(ctx_token)
+            finally:
+                call.end()
+
+        return behavior
         return behavior
 
     def _authenticated_stream(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -198,6 +186,76 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class _Call:
+    """One RPC through the gate: admission on the way in, the access-log line, the
+    observers and the request id's reset on the way out."""
+
+    def __init__(
+        self, gate: Gate, method: str, request: Any, context: grpc.ServicerContext
+    ) -> None:
+        self.gate = gate
+        self.method = method
+        self.request = request
+        self.context = context
+        self.metadata = context.invocation_metadata()
+        self.request_id = incoming_request_id(self.metadata)
+        self._token = request_id_var.set(self.request_id)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))
+        self.started = time.monotonic()
+        self.code = "OK"
+        self.admitted = False
+        self.response_size = 0
+
+    def admit(self) -> None:
+        """The gate's checks; a refusal aborts the RPC with its status."""
+        gate, context = self.gate, self.context
+        try:
+            # Who calls matters to the token check and the per-client rate limit only.
+            client = ""
+            if gate.auth is not None or gate.limiter is not None:
+                client = gate.identity(self.metadata, context.peer)
+            if gate.draining:
+                raise ServiceUnavailable("server is shutting down; retry on another replica")
+            if gate.limiter is not None:
+                gate.limiter.check(client)
+            gate.admission.enter()
+            self.admitted = True
+            if isinstance(self.request, _Undecodable):
+                raise InvalidArgument.field(
+                    "", "the request is not a valid protobuf message (invalid UTF-8?)"
+                )
+        except NewsmtError as exc:
+            self.code = _code_of(exc)
+            abort(context, exc)
+
+    def end(self) -> None:
+        gate, request, method, code = self.gate, self.request, self.method, self.code
+        if self.admitted:
+            gate.admission.leave()
+        seconds = time.monotonic() - self.started
+        undecodable = isinstance(request, _Undecodable)
+        size = 0 if undecodable else request.ByteSize()
+        langs = "" if undecodable else _languages(request)
+        log.info(
+            "%s %s %.1fms %s",
+            method,
+            code,
+            seconds * 1000,
+            langs,
+            extra={
+                "method": method,
+                "code": code,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_bytes": size,
+                "response_bytes": self.response_size,
+                "languages": langs,
+            },
+        )
+        for observer in gate.observers:
+            observer(method, code, seconds)
+        request_id_var.reset(self._token)
 
 
 _LANGUAGE_FIELDS = (

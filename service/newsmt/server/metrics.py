@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from newsmt.models.pool import ModelPool, ModelState
+from newsmt.pipeline.cache import TranslationCache
 from newsmt.scheduler.admission import Admission
 
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -108,9 +109,14 @@ class Metrics:
 
         return observe
 
-    def watch(self, pool: ModelPool, admission: Admission) -> None:
-        """Read queue depths, model states and in-flight requests at scrape time."""
+    def watch(
+        self, pool: ModelPool, admission: Admission, cache: TranslationCache | None = None
+    ) -> None:
+        """Read queue depths, model states, in-flight requests and the translation cache's
+        counters at scrape time."""
         self.registry.register(_StateCollector(pool, admission))
+        if cache is not None:
+            self.registry.register(_CacheCollector(cache))
 
     def serve(self, host: str, port: int) -> int:
         """Start the HTTP endpoint (/metrics); returns the bound port."""
@@ -183,3 +189,31 @@ class _StateCollector(Collector):
         )
         rejected.add_metric([], self.admission.rejected)
         yield rejected
+
+
+class _CacheCollector(Collector):
+    """The translation cache's counters, read once per scrape (one consistent snapshot)."""
+
+    def __init__(self, cache: TranslationCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Any:
+        stats = self.cache.stats()
+        for name, help_text, value in (
+            ("newsmt_cache_hits", "Units answered from the translation cache", stats.hits),
+            ("newsmt_cache_misses", "Units looked up and not found in the cache", stats.misses),
+            (
+                "newsmt_cache_evictions",
+                "Cache entries dropped to stay within --cache-bytes",
+                stats.evictions,
+            ),
+        ):
+            counter = CounterMetricFamily(name, help_text)
+            counter.add_metric([], value)
+            yield counter
+        size = GaugeMetricFamily("newsmt_cache_bytes", "Bytes the cache's entries count")
+        size.add_metric([], stats.bytes)
+        yield size
+        entries = GaugeMetricFamily("newsmt_cache_entries", "Entries in the translation cache")
+        entries.add_metric([], stats.entries)
+        yield entries

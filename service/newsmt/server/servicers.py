@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import grpc
 
@@ -14,10 +14,10 @@ from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Entry, Format, Glossary
 from newsmt.pipeline.quality import Flag, SegmentQuality
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
-from newsmt.pipeline.translate import Translator
+from newsmt.pipeline.translate import StreamedUnit, Translated, Translator
 from newsmt.server.context import current_request
 from newsmt.server.settings import Settings
-from newsmt.server.status import rpc_method, stage_code
+from newsmt.server.status import rpc_method, rpc_stream, stage_code
 from newsmt.server.validation import Checker
 from newsmt.v1 import (
     article_pb2,
@@ -54,6 +54,26 @@ _STATES = {
 }
 
 
+def _translation_pb(
+    segment_id: str, result: Translated, *, with_text: bool = True
+) -> translation_pb2.Translation:
+    return translation_pb2.Translation(
+        id=segment_id,
+        translated_text=result.text if with_text else "",
+        detected_language=common_pb2.DetectedLanguage(
+            language_code=result.source, confidence=result.confidence
+        ),
+        route=common_pb2.ModelRoute(models=result.route, demo=result.demo),
+        output_truncated=result.truncated,
+        applied_terms=result.applied_terms,
+        missed_terms=result.missed_terms,
+        markup_degraded=result.markup_degraded,
+        quality=_quality_pb(result.quality),
+        cached_units=result.cached_units,
+        units=result.units,
+    )
+
+
 class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
     def __init__(
         self, settings: Settings, translator: Translator, detector: LanguageDetection
@@ -62,10 +82,9 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         self.translator = translator
         self.detector = detector
 
-    @rpc_method
-    def Translate(
-        self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
-    ) -> translation_pb2.TranslateResponse:
+    def _translate_args(
+        self, request: translation_pb2.TranslateRequest
+    ) -> tuple[str, str, Format, Glossary | None]:
         check = Checker(self.settings)
         source = check.language(
             "source_language_code", request.source_language_code, required=False
@@ -79,27 +98,61 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         check.done()
         if source and target:
             self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
+        return source, target, fmt, glossary
+
+    @rpc_method
+    def Translate(
+        self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.TranslateResponse:
+        source, target, fmt, glossary = self._translate_args(request)
         ctx = current_request()
         results = self.translator.translate(
             [s.text for s in request.segments], source, target, ctx, fmt=fmt, glossary=glossary
         )
         return translation_pb2.TranslateResponse(
             translations=[
-                translation_pb2.Translation(
-                    id=segment.id,
-                    translated_text=result.text,
-                    detected_language=common_pb2.DetectedLanguage(
-                        language_code=result.source, confidence=result.confidence
-                    ),
-                    route=common_pb2.ModelRoute(models=result.route, demo=result.demo),
-                    output_truncated=result.truncated,
-                    applied_terms=result.applied_terms,
-                    missed_terms=result.missed_terms,
-                    markup_degraded=result.markup_degraded,
-                    quality=_quality_pb(result.quality),
-                )
+                _translation_pb(segment.id, result)
                 for segment, result in zip(request.segments, results, strict=True)
             ]
+        )
+
+    @rpc_stream
+    def TranslateStream(
+        self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
+    ) -> Iterator[translation_pb2.TranslateEvent]:
+        source, target, fmt, glossary = self._translate_args(request)
+        ctx = current_request()
+        units = cached = 0
+        for item in self.translator.translate_stream(
+            [s.text for s in request.segments], source, target, ctx, fmt=fmt, glossary=glossary
+        ):
+            if isinstance(item, StreamedUnit):
+                units += 1
+                cached += item.cached
+                yield translation_pb2.TranslateEvent(
+                    unit=translation_pb2.TranslatedUnit(
+                        segment_index=item.segment,
+                        segment_id=request.segments[item.segment].id,
+                        unit_index=item.index,
+                        source_start=item.source_start,
+                        source_end=item.source_end,
+                        text=item.text,
+                        cached=item.cached,
+                        output_truncated=item.truncated,
+                        quality=_quality_pb(item.quality),
+                    )
+                )
+            else:
+                yield translation_pb2.TranslateEvent(
+                    segment_done=translation_pb2.SegmentDone(
+                        segment_index=item.segment,
+                        translation=_translation_pb(
+                            request.segments[item.segment].id, item.result, with_text=False
+                        ),
+                    )
+                )
+        yield translation_pb2.TranslateEvent(
+            done=translation_pb2.StreamDone(units=units, cached_units=cached)
         )
 
     @rpc_method

@@ -73,6 +73,10 @@ class Settings:
     )
 
     # -- pipeline and limits ---------------------------------------------------------------
+    cache_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Bytes of translated units kept in this process's LRU cache (per replica); 0 turns it off.",
+    )
     max_sentence_tokens: int = _setting(
         256, "Sentences longer than this many tokens are split before translation."
     )
@@ -186,6 +190,7 @@ class Settings:
         need(self.max_batch_size >= 1, "max_batch_size must be >= 1")
         need(self.max_queue >= 1, "max_queue must be >= 1")
         need(0 <= self.max_queue_delay_ms <= 1000, "max_queue_delay_ms must be 0..1000")
+        need(self.cache_bytes >= 0, "cache_bytes must be >= 0 (0 turns the cache off)")
         need(self.max_sentence_tokens >= 8, "max_sentence_tokens must be >= 8")
         need(self.max_segments >= 1, "max_segments must be >= 1")
         need(self.max_segment_chars >= 1, "max_segment_chars must be >= 1")

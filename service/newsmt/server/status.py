@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -139,6 +139,29 @@ def rpc_method(
     def wrapper(self: _Servicer, request: _Request, context: grpc.ServicerContext) -> _Response:
         try:
             return handler(self, request, context)
+        except NewsmtError as exc:
+            error: NewsmtError = exc
+        except Exception as exc:
+            log.error("%s failed: %s", handler.__name__, describe(exc))
+            error = Internal("internal error")
+        abort(context, error)
+
+    return wrapper
+
+
+def rpc_stream(
+    handler: Callable[[_Servicer, _Request, grpc.ServicerContext], Iterator[_Response]],
+) -> Callable[[_Servicer, _Request, grpc.ServicerContext], Iterator[_Response]]:
+    """`rpc_method` for a server-streaming handler: an exception raised before or between
+    messages ends the stream with its deliberate status (the messages sent stay sent)."""
+
+    @functools.wraps(handler)
+    def wrapper(
+        self: _Servicer, request: _Request, context: grpc.ServicerContext
+    ) -> Iterator[_Response]:
+        try:
+            yield from handler(self, request, context)
+            return
         except NewsmtError as exc:
             error: NewsmtError = exc
         except Exception as exc:

@@ -70,6 +70,12 @@ def register(commands: Any) -> None:
         metavar="TERM",
         help="keep TERM as written (a name, a brand); repeatable",
     )
+    translate.add_argument(
+        "--stream",
+        action="store_true",
+        help="print each sentence (with the markup before it) as soon as it is translated; "
+        "with --format jsonl, one object per unit, then the input's usual object",
+    )
     translate.set_defaults(run=run_translate)
 
     summarize = commands.add_parser(
@@ -158,7 +164,8 @@ def _run(args: argparse.Namespace, work: Any) -> int:
     ) as client:
         for name, text in _progress(items):
             try:
-                record = work(client, text, markup_of(name, args.markup))
+                record = work(client, text, markup_of(name, args.markup), name)
+                streamed = getattr(args, "stream", False)
             except NewsmtError as exc:
                 failed += 1
                 print(f"newsmt {args.command}: {name}: {exc}", file=sys.stderr)
@@ -177,7 +184,8 @@ def _run(args: argparse.Namespace, work: Any) -> int:
             else:
                 if record.get("demo"):
                     print("[demo model: meaningless output]", file=sys.stderr)
-                print(record["text"], flush=True)
+                if not streamed:
+                    print(record["text"], flush=True)
     return EXIT_OK if not failed else EXIT_FAILED
 
 
@@ -188,10 +196,14 @@ def run_translate(args: argparse.Namespace) -> int:
         print(f"newsmt translate: --glossary: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    def work(client: Any, text: str, markup: str) -> dict[str, Any]:
-        [result] = client.translate(
-            [text], target=args.target, source=args.source, format=markup, glossary=glossary
-        )
+    def work(client: Any, text: str, markup: str, name: str = "") -> dict[str, Any]:
+        if args.stream:
+            result, streamed = _stream(client, args, text, markup, glossary, name)
+        else:
+            [result] = client.translate(
+                [text], target=args.target, source=args.source, format=markup, glossary=glossary
+            )
+            streamed = None
         q = result.quality
         if args.format == "text":
             if result.missed_terms:
@@ -206,7 +218,7 @@ def run_translate(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         return {
-            "text": result.text,
+            "text": result.text if streamed is None else streamed,
             "format": markup,
             "source_language": result.detected_language.language,
             "confidence": result.detected_language.confidence,
@@ -217,13 +229,54 @@ def run_translate(args: argparse.Namespace) -> int:
             "missed_terms": list(result.missed_terms),
             "markup_degraded": result.markup_degraded,
             "quality": dataclasses.asdict(q),
+            **({"cached_units": result.cached_units, "units": result.units} if streamed else {}),
         }
 
     return _run(args, work)
 
 
+def _stream(
+    client: Any,
+    args: argparse.Namespace,
+    text: str,
+    markup: str,
+    glossary: dict[str, str],
+    name: str,
+) -> tuple[Any, str]:
+    """Translate one input with `translate_stream`, printing units as they arrive; returns
+    its Translation (from SegmentDone) and the joined text."""
+    from newsmt.client import SegmentDone, TranslatedUnit
+
+    parts: list[str] = []
+    result = None
+    for event in client.translate_stream(
+        [text], target=args.target, source=args.source, format=markup, glossary=glossary
+    ):
+        if isinstance(event, TranslatedUnit):
+            parts.append(event.text)
+            if args.format == "jsonl":
+                unit = {
+                    "input": name,
+                    "unit": event.unit_index,
+                    "source_start": event.source_start,
+                    "source_end": event.source_end,
+                    "text": event.text,
+                    "cached": event.cached,
+                }
+                print(json.dumps(unit, ensure_ascii=False), flush=True)
+            else:
+                print(event.text, end="", flush=True)
+        elif isinstance(event, SegmentDone):
+            result = event.translation
+    if args.format == "text":
+        print(flush=True)
+    if result is None:  # pragma: no cover - the server always sends SegmentDone
+        raise RuntimeError("the stream ended without its SegmentDone")
+    return result, "".join(parts)
+
+
 def run_summarize(args: argparse.Namespace) -> int:
-    def work(client: Any, text: str, markup: str) -> dict[str, Any]:
+    def work(client: Any, text: str, markup: str, name: str = "") -> dict[str, Any]:
         result = client.summarize(
             text,
             target=args.target,

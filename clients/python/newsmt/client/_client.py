@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,34 @@ class Client(_BaseClient):
             self._call(self.translation.Translate, request, timeout, request_id)
         )
 
+    def translate_stream(
+        self,
+        texts: Iterable[str | t.Segment],
+        *,
+        target: str,
+        source: str = "",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> Generator[t.StreamEvent, None, None]:
+        """`translate`, as it happens: TranslatedUnit events (a segment's unit texts joined
+        are its translation), a SegmentDone after each segment's units, one StreamDone last.
+        Stop iterating (or close the iterator) to cancel: the server drops the queued work.
+        A failure mid-stream raises after the events already yielded, which stay valid."""
+        request = convert.translate_request(texts, target, source, format, glossary)
+        request_id = request_id or uuid.uuid4().hex
+        call = self.translation.TranslateStream(
+            request, timeout=self._timeout(timeout), metadata=self._metadata(request_id)
+        )
+        try:
+            for event in call:
+                yield convert.stream_event(event)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id) from None
+        finally:
+            call.cancel()
+
     def detect_language(
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[t.DetectedLanguage]:
@@ -354,6 +382,31 @@ class AsyncClient(_BaseClient):
         return convert.translations(
             await self._call(self.translation.Translate, request, timeout, request_id)
         )
+
+    async def translate_stream(
+        self,
+        texts: Iterable[str | t.Segment],
+        *,
+        target: str,
+        source: str = "",
+        format: t.TextFormat = "plain",
+        glossary: t.Glossary | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> AsyncGenerator[t.StreamEvent, None]:
+        """`Client.translate_stream` as an async iterator."""
+        request = convert.translate_request(texts, target, source, format, glossary)
+        request_id = request_id or uuid.uuid4().hex
+        call = self.translation.TranslateStream(
+            request, timeout=self._timeout(timeout), metadata=self._metadata(request_id)
+        )
+        try:
+            async for event in call:
+                yield convert.stream_event(event)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id) from None
+        finally:
+            call.cancel()
 
     async def detect_language(
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None

@@ -177,20 +177,47 @@ def handling(pb: common_pb2.InputHandling) -> t.InputHandling:
 
 
 def translations(pb: translation_pb2.TranslateResponse) -> list[t.Translation]:
-    return [
-        t.Translation(
-            x.id,
-            x.translated_text,
-            detected(x.detected_language),
-            route(x.route),
-            x.output_truncated,
-            tuple(x.applied_terms),
-            tuple(x.missed_terms),
-            x.markup_degraded,
-            quality(x.quality),
+    return [translation(x) for x in pb.translations]
+
+
+def translation(x: translation_pb2.Translation) -> t.Translation:
+    return t.Translation(
+        x.id,
+        x.translated_text,
+        detected(x.detected_language),
+        route(x.route),
+        x.output_truncated,
+        tuple(x.applied_terms),
+        tuple(x.missed_terms),
+        x.markup_degraded,
+        quality(x.quality),
+        x.cached_units,
+        x.units,
+    )
+
+
+def stream_event(pb: translation_pb2.TranslateEvent) -> t.StreamEvent:
+    kind = pb.WhichOneof("event")
+    if kind == "unit":
+        u = pb.unit
+        return t.TranslatedUnit(
+            u.segment_index,
+            u.segment_id,
+            u.unit_index,
+            u.source_start,
+            u.source_end,
+            u.text,
+            u.cached,
+            u.output_truncated,
+            quality(u.quality),
         )
-        for x in pb.translations
-    ]
+    if kind == "segment_done":
+        return t.SegmentDone(
+            pb.segment_done.segment_index, translation(pb.segment_done.translation)
+        )
+    if kind == "done":
+        return t.StreamDone(pb.done.units, pb.done.cached_units)
+    raise ValueError("a TranslateEvent with no event set")
 
 
 def quality(pb: common_pb2.Quality) -> t.Quality:

@@ -98,6 +98,46 @@ class Translation:
     #: Inline markup placed by a fallback, not by alignment (no tag is ever dropped).
     markup_degraded: bool = False
     quality: Quality = field(default_factory=Quality)
+    #: Of the `units` pieces of the segment (what `translate_stream` yields for it), those the
+    #: server answered from its translation cache.
+    cached_units: int = 0
+    units: int = 0
+
+
+@dataclass(frozen=True)
+class TranslatedUnit:
+    """A piece of a segment's translation from `translate_stream`: the segment's units' texts,
+    joined in order, are what `translate` returns as its text."""
+
+    segment_index: int
+    segment_id: str
+    unit_index: int
+    #: The span of the segment's text it translates (code points, half-open).
+    source_start: int
+    source_end: int
+    text: str
+    cached: bool
+    output_truncated: bool
+    quality: Quality = field(default_factory=Quality)
+
+
+@dataclass(frozen=True)
+class SegmentDone:
+    """A segment is complete: its Translation, with `text` empty (join its units)."""
+
+    segment_index: int
+    translation: Translation
+
+
+@dataclass(frozen=True)
+class StreamDone:
+    """The stream is complete; one that ends without it is incomplete."""
+
+    units: int
+    cached_units: int
+
+
+StreamEvent = TranslatedUnit | SegmentDone | StreamDone
 
 
 @dataclass(frozen=True)

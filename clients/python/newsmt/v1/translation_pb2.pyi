@@ -98,6 +98,8 @@ class Translation(_message.Message):
     MISSED_TERMS_FIELD_NUMBER: _builtins.int
     MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
     QUALITY_FIELD_NUMBER: _builtins.int
+    CACHED_UNITS_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The id of the segment this translates."""
     translated_text: _builtins.str
@@ -109,6 +111,12 @@ class Translation(_message.Message):
     """Inline markup was placed by a fallback (around the sentence, in source order), not by
     the model's alignment. No tag is ever dropped.
     """
+    cached_units: _builtins.int
+    """Of the `units` pieces this segment has (what TranslateStream sends: one per sentence,
+    with the markup and separators before it), how many were answered from the server's
+    translation cache.
+    """
+    units: _builtins.int
     @_builtins.property
     def detected_language(self) -> _common_pb2.DetectedLanguage:
         """The source language used: the caller's, or the detected one with its confidence."""
@@ -143,14 +151,157 @@ class Translation(_message.Message):
         missed_terms: _abc.Iterable[_builtins.str] | None = ...,
         markup_degraded: _builtins.bool = ...,
         quality: _common_pb2.Quality | None = ...,
+        cached_units: _builtins.int = ...,
+        units: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "quality", b"quality", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "translated_text", b"translated_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "cached_units", b"cached_units", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "translated_text", b"translated_text", "units", b"units"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Translation: _TypeAlias = Translation  # noqa: Y015
+
+@_typing.final
+class TranslateEvent(_message.Message):
+    """One event of a TranslateStream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    SEGMENT_DONE_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def unit(self) -> Global___TranslatedUnit: ...
+    @_builtins.property
+    def segment_done(self) -> Global___SegmentDone: ...
+    @_builtins.property
+    def done(self) -> Global___StreamDone: ...
+    def __init__(
+        self,
+        *,
+        unit: Global___TranslatedUnit | None = ...,
+        segment_done: Global___SegmentDone | None = ...,
+        done: Global___StreamDone | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "segment_done", b"segment_done", "unit", b"unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "event", b"event", "segment_done", b"segment_done", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["unit", "segment_done", "done"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___TranslateEvent: _TypeAlias = TranslateEvent  # noqa: Y015
+
+@_typing.final
+class TranslatedUnit(_message.Message):
+    """One piece of a segment's translation. The texts of a segment's units, joined in order, are
+    byte for byte the translated_text Translate returns for it, in every format: a unit carries
+    the markup and separators before its sentence (the last one also those after it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_INDEX_FIELD_NUMBER: _builtins.int
+    SEGMENT_ID_FIELD_NUMBER: _builtins.int
+    UNIT_INDEX_FIELD_NUMBER: _builtins.int
+    SOURCE_START_FIELD_NUMBER: _builtins.int
+    SOURCE_END_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    CACHED_FIELD_NUMBER: _builtins.int
+    OUTPUT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    segment_index: _builtins.int
+    """Index of the segment in the request, and its id."""
+    segment_id: _builtins.str
+    unit_index: _builtins.int
+    """Index of the unit within its segment, from 0."""
+    source_start: _builtins.int
+    """The span of the segment's text this unit translates, in Unicode code points, half-open.
+    The units of a segment tile its text.
+    """
+    source_end: _builtins.int
+    text: _builtins.str
+    cached: _builtins.bool
+    """Answered from the server's translation cache."""
+    output_truncated: _builtins.bool
+    """Its sentence reached the output-length bound (or a runaway loop) and was cut there."""
+    @_builtins.property
+    def quality(self) -> _common_pb2.Quality:
+        """Its sentence's quality signals (unset where no model ran)."""
+
+    def __init__(
+        self,
+        *,
+        segment_index: _builtins.int = ...,
+        segment_id: _builtins.str = ...,
+        unit_index: _builtins.int = ...,
+        source_start: _builtins.int = ...,
+        source_end: _builtins.int = ...,
+        text: _builtins.str = ...,
+        cached: _builtins.bool = ...,
+        output_truncated: _builtins.bool = ...,
+        quality: _common_pb2.Quality | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["quality", b"quality"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached", b"cached", "output_truncated", b"output_truncated", "quality", b"quality", "segment_id", b"segment_id", "segment_index", b"segment_index", "source_end", b"source_end", "source_start", b"source_start", "text", b"text", "unit_index", b"unit_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranslatedUnit: _TypeAlias = TranslatedUnit  # noqa: Y015
+
+@_typing.final
+class SegmentDone(_message.Message):
+    """A segment is complete: its Translation with every field but translated_text (detected
+    language, route, glossary terms, flags, quality, unit counts).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEGMENT_INDEX_FIELD_NUMBER: _builtins.int
+    TRANSLATION_FIELD_NUMBER: _builtins.int
+    segment_index: _builtins.int
+    @_builtins.property
+    def translation(self) -> Global___Translation: ...
+    def __init__(
+        self,
+        *,
+        segment_index: _builtins.int = ...,
+        translation: Global___Translation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["translation", b"translation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["segment_index", b"segment_index", "translation", b"translation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentDone: _TypeAlias = SegmentDone  # noqa: Y015
+
+@_typing.final
+class StreamDone(_message.Message):
+    """The stream is complete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNITS_FIELD_NUMBER: _builtins.int
+    CACHED_UNITS_FIELD_NUMBER: _builtins.int
+    units: _builtins.int
+    cached_units: _builtins.int
+    def __init__(
+        self,
+        *,
+        units: _builtins.int = ...,
+        cached_units: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached_units", b"cached_units", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamDone: _TypeAlias = StreamDone  # noqa: Y015
 
 @_typing.final
 class TranslateResponse(_message.Message):

@@ -41,6 +41,11 @@ class TranslationServiceStub:
                 request_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateRequest.SerializeToString,
                 response_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateResponse.FromString,
                 _registered_method=True)
+        self.TranslateStream = channel.unary_stream(
+                '/newsmt.v1.TranslationService/TranslateStream',
+                request_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateRequest.SerializeToString,
+                response_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateEvent.FromString,
+                _registered_method=True)
         self.DetectLanguage = channel.unary_unary(
                 '/newsmt.v1.TranslationService/DetectLanguage',
                 request_serializer=newsmt_dot_v1_dot_translation__pb2.DetectLanguageRequest.SerializeToString,
@@ -65,6 +70,15 @@ class TranslationServiceServicer:
 
     def Translate(self, request, context):
         """Translates a batch of segments into one target language.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TranslateStream(self, request, context):
+        """The same translation as Translate, sent unit by unit as soon as each unit and every one
+        before it are ready: for each segment in request order its units in document order, then
+        its SegmentDone; then one StreamDone. A stream without StreamDone is incomplete.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,6 +112,11 @@ def add_TranslationServiceServicer_to_server(servicer, server):
                     servicer.Translate,
                     request_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateRequest.FromString,
                     response_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateResponse.SerializeToString,
+            ),
+            'TranslateStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.TranslateStream,
+                    request_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateRequest.FromString,
+                    response_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateEvent.SerializeToString,
             ),
             'DetectLanguage': grpc.unary_unary_rpc_method_handler(
                     servicer.DetectLanguage,
@@ -144,6 +163,33 @@ class TranslationService:
             '/newsmt.v1.TranslationService/Translate',
             newsmt_dot_v1_dot_translation__pb2.TranslateRequest.SerializeToString,
             newsmt_dot_v1_dot_translation__pb2.TranslateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TranslateStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/newsmt.v1.TranslationService/TranslateStream',
+            newsmt_dot_v1_dot_translation__pb2.TranslateRequest.SerializeToString,
+            newsmt_dot_v1_dot_translation__pb2.TranslateEvent.FromString,
             options,
             channel_credentials,
             insecure,

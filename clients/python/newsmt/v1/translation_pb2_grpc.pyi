@@ -37,6 +37,11 @@ class TranslationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TranslationServiceAsyncStub: ...
     Translate: _grpc.UnaryUnaryMultiCallable[_translation_pb2.TranslateRequest, _translation_pb2.TranslateResponse]
     """Translates a batch of segments into one target language."""
+    TranslateStream: _grpc.UnaryStreamMultiCallable[_translation_pb2.TranslateRequest, _translation_pb2.TranslateEvent]
+    """The same translation as Translate, sent unit by unit as soon as each unit and every one
+    before it are ready: for each segment in request order its units in document order, then
+    its SegmentDone; then one StreamDone. A stream without StreamDone is incomplete.
+    """
     DetectLanguage: _grpc.UnaryUnaryMultiCallable[_translation_pb2.DetectLanguageRequest, _translation_pb2.DetectLanguageResponse]
     """Identifies the language of each text."""
     ListLanguages: _grpc.UnaryUnaryMultiCallable[_translation_pb2.ListLanguagesRequest, _translation_pb2.ListLanguagesResponse]
@@ -53,6 +58,11 @@ class TranslationServiceAsyncStub(TranslationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Translate: _aio.UnaryUnaryMultiCallable[_translation_pb2.TranslateRequest, _translation_pb2.TranslateResponse]  # type: ignore[assignment]
     """Translates a batch of segments into one target language."""
+    TranslateStream: _aio.UnaryStreamMultiCallable[_translation_pb2.TranslateRequest, _translation_pb2.TranslateEvent]  # type: ignore[assignment]
+    """The same translation as Translate, sent unit by unit as soon as each unit and every one
+    before it are ready: for each segment in request order its units in document order, then
+    its SegmentDone; then one StreamDone. A stream without StreamDone is incomplete.
+    """
     DetectLanguage: _aio.UnaryUnaryMultiCallable[_translation_pb2.DetectLanguageRequest, _translation_pb2.DetectLanguageResponse]  # type: ignore[assignment]
     """Identifies the language of each text."""
     ListLanguages: _aio.UnaryUnaryMultiCallable[_translation_pb2.ListLanguagesRequest, _translation_pb2.ListLanguagesResponse]  # type: ignore[assignment]
@@ -72,6 +82,17 @@ class TranslationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_translation_pb2.TranslateResponse, _abc.Awaitable[_translation_pb2.TranslateResponse]]:
         """Translates a batch of segments into one target language."""
+
+    @_abc_1.abstractmethod
+    def TranslateStream(
+        self,
+        request: _translation_pb2.TranslateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_translation_pb2.TranslateEvent], _abc.AsyncIterator[_translation_pb2.TranslateEvent]]:
+        """The same translation as Translate, sent unit by unit as soon as each unit and every one
+        before it are ready: for each segment in request order its units in document order, then
+        its SegmentDone; then one StreamDone. A stream without StreamDone is incomplete.
+        """
 
     @_abc_1.abstractmethod
     def DetectLanguage(
