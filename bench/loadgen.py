@@ -29,10 +29,14 @@ ENGINE_COUNTERS = {
 
 def newsmt_server(name: str, model_dir: Path, log_dir: Path, *flags: str) -> ServerProcess:
     """`newsmt serve` on `model_dir` on free ports (the metrics endpoint too), its log in
-    `log_dir`/NAME.log; as a context manager it starts it and waits until it is SERVING."""
+    `log_dir`/NAME.log; as a context manager it starts it and waits until it is SERVING. The
+    per-unit translation cache is off: every workload here repeats its sentences, and the
+    bench measures the models being served, not cache hits."""
     return ServerProcess(
         "--model-dir",
         str(model_dir),
+        "--cache-bytes",
+        "0",
         *flags,
         name=name,
         log=log_dir / f"{name}.log",

@@ -278,7 +278,9 @@ def _service(b: dict[str, Any]) -> list[str]:
         "",
         f"`newsmt serve` as a subprocess ({loaded}; compute type "
         f"{b['engine_settings']['compute_type']}); "
-        f"defaults: {flag_text}; the only flag set is `--metrics-port`, on a free port. "
+        f"defaults: {flag_text}; the flags set are `--metrics-port`, on a free port, and "
+        "`--cache-bytes 0`: the workload repeats its sentences, and what is measured is the "
+        "models being served, not the per-unit cache. "
         f"Workload: {b['sentences']} seed sentences ({min(tokens)}-{max(tokens)} input tokens, "
         f"bounds {min(b['output_bounds'])}-{max(b['output_bounds'])} tokens), one per "
         f"`Translate` request (en->ru, source given), from C client threads, "

@@ -111,7 +111,7 @@ def server_flags() -> dict[str, Any]:
         "grpc_workers": threads.grpc_workers,
         "intra_threads": threads.intra,
         "inter_threads": threads.inter,
-        "non_default": {"metrics_port": "a free port"},
+        "non_default": {"metrics_port": "a free port", "cache_bytes": 0},
     }
 
 
