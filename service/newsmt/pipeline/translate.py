@@ -104,20 +104,6 @@ class _UnitWork:
 
 
 @dataclass
-class _Outcome:
-    text: str
-    route: tuple[str, ...] = ()
-    demo: bool = False
-    truncated: bool = False
-    applied: tuple[str, ...] = ()
-    missed: tuple[str, ...] = ()
-    degraded: bool = False
-    quality: SegmentQuality | None = None
-    units: int = 0
-    cached_units: int = 0
-
-
-@dataclass
 class _Prepared:
     """One text, parsed and routed, before any model work."""
 
