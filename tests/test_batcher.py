@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from types import SimpleNamespace
 
 import pytest
 
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded
 from newsmt.engines.base import Engine, Generated
-from newsmt.scheduler.batcher import Batcher, BatcherConfig
+from newsmt.scheduler.batcher import Batcher, BatcherConfig, batch_tokens, plan_calls
 
 from .support import wait_for
 
@@ -305,4 +306,42 @@ def test_long_output_bounds_do_not_hold_short_ones_hostage() -> None:
     t.join(10)
     assert result and result[0][5] == ["l"] * 40  # order kept, each routed back
     assert sorted(len(call) for call in engine.calls) == [1, 5]  # two engine calls, by bound
+    batcher.close()
+
+
+def test_plan_calls_budgets_each_call_not_the_whole_batch() -> None:
+    # One long sentence (bound 200) among short ones (bound 10): the long one runs in a call of
+    # its own, and must not shrink the short ones' call to what fits beside it.
+    config = BatcherConfig(max_batch_tokens=300, max_bound_spread=2.0)
+    long_row = SimpleNamespace(tokens=["x"] * 50, max_new_tokens=200)
+    short = [SimpleNamespace(tokens=["y"] * 5, max_new_tokens=10) for _ in range(30)]
+    calls, left = plan_calls([short[0], long_row, *short[1:]], config)
+    assert [len(c) for c in calls] == [20, 1]  # 20 x (5 + 10) = 300 tokens; then the long one
+    assert calls[0] == short[:20] and calls[1] == [long_row]
+    assert left == short[20:]  # back in arrival order
+    for call in calls:
+        longest = max(len(r.tokens) for r in call)
+        bound = max(r.max_new_tokens for r in call)
+        assert batch_tokens(len(call), longest, bound) <= config.max_batch_tokens
+
+
+def test_plan_calls_always_runs_the_earliest_row_of_a_group() -> None:
+    # A row alone over budget still runs (alone), and a later small row of its group waits.
+    config = BatcherConfig(max_batch_tokens=64)
+    big = SimpleNamespace(tokens=["x"] * 60, max_new_tokens=40)
+    small = SimpleNamespace(tokens=["y"] * 2, max_new_tokens=40)
+    calls, left = plan_calls([big, small], config)
+    assert calls == [[big]] and left == [small]
+
+
+def test_a_long_sentence_does_not_shrink_the_short_ones_call() -> None:
+    engine = RecordingEngine()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, max_batch_tokens=300))
+    out = batcher.submit(
+        [["l"] * 50, *rows(20, width=5)],
+        RequestContext(timeout=10),
+        max_new_tokens=[200] + [10] * 20,
+    )
+    assert sorted(len(call) for call in engine.calls) == [1, 20]
+    assert out[0] == ["l"] * 50 and len(out) == 21
     batcher.close()

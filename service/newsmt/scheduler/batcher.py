@@ -1,10 +1,12 @@
 """Dynamic batching across concurrent requests, one queue and one worker thread per model.
 
 Requests submit sentences (or summary chunks) as token lists. The worker waits at most
-`max_delay` after the oldest item arrived for more work, takes items in arrival order up to a
+`max_delay` after the oldest item arrived for more work, takes items in arrival order (at most
+`max_batch_size`), splits them into engine calls of similar output bound, each call within the
 token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
-what a call holds in memory while it decodes), sorts them by length to limit padding, runs one
-engine call and routes each result back to its request, in order.
+what a call holds in memory while it decodes; what does not fit waits for the next batch),
+sorts each call's rows by length to limit padding, and routes each result back to its request,
+in order.
 
 Deadlines and cancellation are honoured before any engine time is spent: work whose deadline
 would pass while the queue ahead of it drains is refused on arrival (RESOURCE_EXHAUSTED with
@@ -102,6 +104,33 @@ def group_by_bound(rows: Sequence[R], max_bound_spread: float) -> list[list[R]]:
         else:
             groups.append([row])
     return groups
+
+
+def plan_calls(rows: Sequence[R], config: BatcherConfig) -> tuple[list[list[R]], list[R]]:
+    """The engine calls for rows taken in arrival order, and the rows left for the next batch.
+
+    The rows are split by output bound (`group_by_bound`); then each group, in arrival order,
+    keeps every row that fits its own call's token budget (`batch_tokens` of that call, not of
+    the whole batch: a long sentence in one call must not shrink the call of the short ones
+    beside it). A group's earliest row always runs, so nothing waits forever. The left rows
+    come back in arrival order."""
+    order = {id(row): i for i, row in enumerate(rows)}
+    calls: list[list[R]] = []
+    left: list[R] = []
+    for group in group_by_bound(rows, config.max_bound_spread):
+        call: list[R] = []
+        longest = bound = 0
+        for row in sorted(group, key=lambda r: order[id(r)]):
+            width = max(longest, len(row.tokens))
+            reach = max(bound, row.max_new_tokens)
+            if call and batch_tokens(len(call) + 1, width, reach) > config.max_batch_tokens:
+                left.append(row)
+                continue
+            call.append(row)
+            longest, bound = width, reach
+        calls.append(call)
+    left.sort(key=lambda r: order[id(r)])
+    return calls, left
 
 
 @dataclass
@@ -346,10 +375,10 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            for group in group_by_bound(batch, self.config.max_bound_spread):
-                self._execute(group)
+            for call in batch:
+                self._execute(call)
 
-    def _next_batch(self) -> list[_Item] | None:
+    def _next_batch(self) -> list[list[_Item]] | None:
         cfg = self.config
         with self._cond:
             while self._running and not self._queue:
@@ -378,15 +407,16 @@ class Batcher:
             self._queue_maxima_stale = False
         return budget_full(len(self._queue), self._queue_longest, self._queue_bound, self.config)
 
-    def _take(self) -> list[_Item]:
-        """Pop the next batch in arrival order, dropping dead items. Caller holds the lock."""
+    def _take(self) -> list[list[_Item]]:
+        """Pop the next batch in arrival order, dropping dead items, and plan its engine calls
+        (`plan_calls`); what no call has room for goes back to the front of the queue. Caller
+        holds the lock."""
         cfg = self.config
         now = time.monotonic()
         batch: list[_Item] = []
         #: Tickets found dead on the way: their items leave the queue in one pass at the end.
         dead: dict[_Ticket, NewsmtError] = {}
-        longest = bound = 0
-        while self._queue:
+        while self._queue and len(batch) < cfg.max_batch_size:
             item = self._queue[0]
             ticket, ctx = item.ticket, item.ticket.ctx
             if ticket in dead:
@@ -399,21 +429,13 @@ class Batcher:
             if ctx.deadline is not None and ctx.deadline - now < self._batch_seconds:
                 dead[ticket] = DeadlineExceeded()
                 continue
-            width = max(longest, len(item.tokens))
-            reach = max(bound, item.max_new_tokens)
-            full = (
-                len(batch) >= cfg.max_batch_size
-                or batch_tokens(len(batch) + 1, width, reach) > cfg.max_batch_tokens
-            )
-            if batch and full:
-                break
-            self._queue.popleft()
-            batch.append(item)
-            longest, bound = width, reach
+            batch.append(self._queue.popleft())
+        calls, left = plan_calls(batch, cfg)
+        self._queue.extendleft(reversed(left))
         self._queue_maxima_stale = True
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
-        return batch
+        return calls
 
     def _execute(self, batch: list[_Item]) -> None:
         batch.sort(key=lambda item: len(item.tokens))
