@@ -4,6 +4,7 @@ conversion of engine scores to Seq-Logprob (checked against a real CTranslate2 m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -589,3 +590,22 @@ def test_the_micro_model_both_stops_early_and_hits_the_bound(micro_ct2: object) 
     lengths = [len(r.hypotheses[0]) for r in results]
     assert 12 in lengths
     assert any(0 < n < 12 for n in lengths)
+
+
+@given(st.text(alphabet="ab .,-1", max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_loop_repeats_prefilter_changes_nothing(text: str) -> None:
+    # The one-search prefilter may only skip text in which no per-length pattern matches.
+    folded = text.casefold()
+    expected = 1
+    for n in range(2, 11):
+        for match in re.finditer(rf"(.{{{n}}})\1+", folded, re.DOTALL):
+            unit = match.group(1)
+            if not any(c.isalpha() for c in unit):
+                continue
+            repeats = len(match.group(0)) // n
+            stem = re.sub(r"[\W_]+$", "", unit)
+            if stem != unit and stem and folded.startswith(stem, match.end()):
+                repeats += 1
+            expected = max(expected, repeats)
+    assert loop_repeats(text, max_unit=10) == expected

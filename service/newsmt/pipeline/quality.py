@@ -206,6 +206,13 @@ def _loop_patterns(max_unit: int) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(rf"(.{{{n}}})\1+", re.DOTALL) for n in range(2, max_unit + 1))
 
 
+@functools.lru_cache(maxsize=4)
+def _any_repeat(max_unit: int) -> re.Pattern[str]:
+    """Some unit of 2..`max_unit` characters followed by a copy of itself: one search that
+    clears most text before the per-length patterns run (they can only match where it does)."""
+    return re.compile(rf"(.{{2,{max_unit}}})\1", re.DOTALL)
+
+
 _TRAILING_SEPARATORS = re.compile(r"[\W_]+$")
 
 
@@ -215,6 +222,8 @@ def loop_repeats(text: str, max_unit: int = DEFAULT_THRESHOLDS.loop_max_unit) ->
     separator counts ("the the the the" is "the " four times)."""
     folded = text.casefold()
     best = 1
+    if _any_repeat(max_unit).search(folded) is None:
+        return best
     for pattern in _loop_patterns(max_unit):
         for match in pattern.finditer(folded):
             unit = match.group(1)
