@@ -59,12 +59,15 @@ def ensure_models(model_dir: Path) -> dict[str, Models]:
 
 
 def seed_sentences(limit: int | None = None) -> list[str]:
-    """The sentences of every seed article, in order (segmented as the service does)."""
-    from newsmt.pipeline.segment import sentences
+    """The sentences of every seed article that reach a model, in order, as the service
+    segments them (a line of punctuation, like Markdown's `---`, is returned as it is and never
+    translated, so it is no model workload)."""
+    from newsmt.pipeline.documents import parse
 
     found: list[str] = []
     for path in sorted(SEEDS.glob("*.txt")):
-        found.extend(sentences(path.read_text(encoding="utf-8"), "en"))
+        doc = parse(path.read_text(encoding="utf-8"), "plain", "en")
+        found.extend(unit.text for unit in doc.units if unit.needs_model)
     if not found:
         raise SystemExit(f"no sentences in {SEEDS}/*.txt")
     return found[:limit] if limit else found

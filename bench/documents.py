@@ -1,4 +1,4 @@
-"""(d) Markup overhead: the seed article as HTML vs the same text as plain, through the real
+"""(g) Markup overhead: the seed article as HTML vs the same text as plain, through the real
 server (a child process, default settings: CTranslate2 int8 where converted) on the demo
 en->ru model, one request at a time, interleaved. The HTML has a <p> per paragraph, a <b> on
 each paragraph's first word and a link on its last, so the model sees the same sentences;
@@ -46,7 +46,7 @@ def run(model_dir: Path, repeats: int, log_dir: Path) -> dict[str, Any]:
     html_sentences = [u.text for u in parse(marked, "html", "en").units if u.needs_model]
     times: dict[str, list[float]] = {"plain": [], "html": []}
     with (
-        timed("(d) start the server"),
+        timed("(g) start the server"),
         newsmt_server("newsmt-documents", model_dir, log_dir) as server,
     ):
         wait_until_loaded(server)
@@ -58,7 +58,7 @@ def run(model_dir: Path, repeats: int, log_dir: Path) -> dict[str, Any]:
                     began = time.perf_counter()
                     [out] = client.translate([text], source="en", target="ru", format=fmt)  # type: ignore[arg-type]
                     times[fmt].append(time.perf_counter() - began)
-                    log.info("(d) %s repeat %d: %.1f s", fmt, repeat + 1, times[fmt][-1])
+                    log.info("(g) %s repeat %d: %.1f s", fmt, repeat + 1, times[fmt][-1])
                     if fmt == "html":
                         degraded = out.markup_degraded
     plain_s, html_s = median(times["plain"]), median(times["html"])

@@ -5,8 +5,9 @@
                         [--out bench/results/latest.json] [--markdown docs/PERFORMANCE.md]
 
 (a) engines side by side in-process, (b) the real server end to end vs the raw engine,
-(c) serving overhead vs a bare gRPC echo server, (d) an HTML article vs the same text as
-plain. See bench/README.md.
+(c) serving overhead vs a bare gRPC echo server, (d) newsmt vs the peers' serving styles,
+(e) a news feed with the cache on and off, (f) a stream vs unary, (g) an HTML article vs the
+same text as plain. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from typing import Any
 # Never reach the Hugging Face hub: set before anything imports huggingface_hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import baselines
 import documents
 import engines
+import feed
 import overhead
 import report
 import serving
+import streams
 from common import ROOT, ensure_models, machine_info, now_iso, seed_sentences, timed
 
 log = logging.getLogger("bench")
@@ -98,10 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         results["overhead"] = overhead.run(
             model_dir, short_text(sentences), 16, overhead_requests, repeats, workers, log_dir
         )
-    with timed("(d) markup overhead"):
+    # (d) and (e) are the long ones (the transformers peer decodes a sentence at a time on
+    # float32; the feed is 40 articles twice): at most two repeats each.
+    long_repeats = min(repeats, 2)
+    with timed("(d) peer serving styles"):
+        results["peers"] = baselines.run(
+            models, model_dir, workload, plan.requests[16], long_repeats, log_dir
+        )
+    with timed("(e) news feed, cache on and off"):
+        results["feed"] = feed.run(models, model_dir, long_repeats, log_dir)
+    with timed("(f) streams"):
+        results["streams"] = streams.run(model_dir, repeats, log_dir)
+    with timed("(g) markup overhead"):
         results["documents"] = documents.run(model_dir, repeats, log_dir)
     results["targets"] = report.targets(
-        results["service"], results["overhead"], results["documents"]
+        results["service"],
+        results["overhead"],
+        results["documents"],
+        results["peers"],
+        results["feed"],
+        results["streams"],
     )
     results["duration_s"] = round(time.perf_counter() - began, 1)
     write(args.out, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""A/B: `newsmt serve` from other git revisions against this checkout's, same machine, same run.
+
+    python bench/ab.py 2b07e9a HEAD [--repeats 3] [--out bench/results/ab.json]
+
+Each revision is checked out once into a temporary git worktree and served from there
+(PYTHONPATH points at its `service/` and `clients/python/`; the dependencies are this
+checkout's venv). Two workloads, each run against every revision's server in a rotating
+order, repeat after repeat, with the same client code (this checkout's):
+
+- models: every registry model on its demo weights in `--model-dir` (CTranslate2 int8), 32
+  one-sentence `Translate` requests en->ru at C = 16 over the seed sentences: (b)'s busy load;
+- identity: every model on the identity engine (the revision's own registry with
+  `engine = "identity"` added), 2,000 requests of one short sentence at C = 16: (c)'s load.
+
+Reported: the median sentences/s (requests/s) of each revision and its ratio to the first
+revision given. The per-unit cache is off where a revision has one (`--cache-bytes 0`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import ROOT, ensure_models, machine_info, median, now_iso, seed_sentences, timed
+from loadgen import ServerProcess, closed_loop, wait_until_loaded
+
+log = logging.getLogger("bench.ab")
+
+HEADER = re.compile(r"^\[models\.[^\].]+\]\s*$")
+SHORT = "Moscow has repeatedly warned that Western support would prolong the war."
+
+
+def worktree(rev: str, base: Path) -> tuple[str, Path]:
+    """A detached worktree of `rev` under `base`; its full commit id and path."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    path = base / commit[:12]
+    if not path.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), commit],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    return commit, path
+
+
+def identity_registry(tree: Path, out: Path) -> Path:
+    """The revision's built-in registry with `engine = "identity"` under every model."""
+    [registry] = sorted((tree / "service").rglob("registry.toml"))
+    lines = []
+    for line in registry.read_text(encoding="utf-8").splitlines():
+        lines.append(line)
+        if HEADER.match(line):
+            lines.append('engine = "identity"')
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def server(tree: Path, name: str, log_dir: Path, *flags: str) -> ServerProcess:
+    settings = next((tree / "service").rglob("server/settings.py")).read_text(encoding="utf-8")
+    cache_off = ("--cache-bytes", "0") if "cache_bytes" in settings else ()
+    python_path = f"{tree / 'service'}{os.pathsep}{tree / 'clients' / 'python'}"
+    return ServerProcess(
+        *cache_off,
+        *flags,
+        command=[sys.executable, "-c", "import sys; from newsmt.cli.main import main; main()"],
+        env={"PYTHONPATH": python_path},
+        name=name,
+        log=log_dir / f"{name}.log",
+        ready_timeout=600.0,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("revisions", nargs="+", help="git revisions; the first is the baseline")
+    parser.add_argument("--model-dir", type=Path, default=Path("models"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/ab.json"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    model_dir = (ROOT / args.model_dir).resolve()
+    ensure_models(model_dir)
+    sentences = seed_sentences()
+    base = Path(tempfile.mkdtemp(prefix="newsmt-ab-"))
+    trees = dict(worktree(rev, base) for rev in args.revisions)
+    names = {commit: commit[:9] for commit in trees}
+    rates: dict[str, dict[str, list[float]]] = {c: {"models": [], "identity": []} for c in trees}
+    memory: dict[str, float] = {}
+    try:
+        with ExitStack() as up:
+            servers: dict[str, dict[str, ServerProcess]] = {}
+            for commit, tree in trees.items():
+                with timed(f"start {names[commit]}"):
+                    registry = identity_registry(tree, base / f"{names[commit]}-identity.toml")
+                    servers[commit] = {
+                        "models": up.enter_context(
+                            server(
+                                tree,
+                                f"{names[commit]}-models",
+                                base,
+                                "--model-dir",
+                                str(model_dir),
+                            )
+                        ),
+                        "identity": up.enter_context(
+                            server(
+                                tree,
+                                f"{names[commit]}-identity",
+                                base,
+                                "--model-dir",
+                                str(model_dir),
+                                "--registry",
+                                str(registry),
+                            )
+                        ),
+                    }
+                    wait_until_loaded(servers[commit]["models"])
+                    wait_until_loaded(servers[commit]["identity"])
+            order = list(trees)
+            for r in range(args.repeats):
+                for commit in order[r % len(order) :] + order[: r % len(order)]:
+                    with timed(f"repeat {r + 1}: {names[commit]} models, C=16, 32 requests"):
+                        run = closed_loop(
+                            servers[commit]["models"].address,
+                            sentences,
+                            concurrency=16,
+                            requests=32,
+                        )
+                        rates[commit]["models"].append(run.per_second)
+                    with timed(f"repeat {r + 1}: {names[commit]} identity, C=16, 2000 requests"):
+                        run = closed_loop(
+                            servers[commit]["identity"].address,
+                            [SHORT],
+                            concurrency=16,
+                            requests=2000,
+                        )
+                        rates[commit]["identity"].append(run.per_second)
+            for commit in trees:
+                memory[commit] = servers[commit]["models"].peak_rss_mib()
+    finally:
+        for tree in trees.values():
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+            )
+    first = next(iter(trees))
+    result: dict[str, Any] = {
+        "command": " ".join(["python", "bench/ab.py", *(argv or sys.argv[1:])]),
+        "timestamp": now_iso(),
+        "machine": machine_info(),
+        "revisions": {
+            commit: {
+                "given_as": rev,
+                "models_sentences_per_s": round(median(rates[commit]["models"]), 3),
+                "models_runs": [round(x, 3) for x in rates[commit]["models"]],
+                "identity_requests_per_s": round(median(rates[commit]["identity"]), 1),
+                "identity_runs": [round(x, 1) for x in rates[commit]["identity"]],
+                "peak_rss_mib": memory.get(commit),
+                "models_vs_first": round(
+                    median(rates[commit]["models"]) / median(rates[first]["models"]), 3
+                ),
+                "identity_vs_first": round(
+                    median(rates[commit]["identity"]) / median(rates[first]["identity"]), 3
+                ),
+            }
+            for rev, commit in zip(args.revisions, trees, strict=True)
+        },
+    }
+    out = args.out if args.out.is_absolute() else ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for commit, row in result["revisions"].items():
+        log.info(
+            "%s (%s): models %.3f sentences/s (%.3fx), identity %.1f requests/s (%.3fx), "
+            "peak %s MiB",
+            names[commit],
+            row["given_as"],
+            row["models_sentences_per_s"],
+            row["models_vs_first"],
+            row["identity_requests_per_s"],
+            row["identity_vs_first"],
+            row["peak_rss_mib"],
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
