@@ -180,8 +180,8 @@ def script_share(text: str, language: str, min_letters: int) -> float | None:
         return None
     words = _WORD.findall(text)
     lower = "".join(w for w in words if w.islower())
-    letters = lower if sum(c.isalpha() for c in lower) >= min_letters else "".join(words)
-    total = sum(c.isalpha() for c in letters)
+    letters = lower if sum(map(str.isalpha, lower)) >= min_letters else "".join(words)
+    total = sum(map(str.isalpha, letters))
     if total < min_letters:
         return None
     return len(pattern.findall(letters)) / total
