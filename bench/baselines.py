@@ -31,19 +31,24 @@ log = logging.getLogger("bench.baselines")
 PEERS = ROOT / "bench" / "peers"
 
 
-def decoding(models: Models) -> dict[str, Any]:
+def decoding(models: Models) -> tuple[dict[str, Any], str]:
     """newsmt's decoding settings for the translator, read off the server's own engine built
-    the way the server builds it, and the pipeline's output bound, as the peers take them."""
+    the way the server builds it, with the pipeline's output bound, as the peers take them;
+    and the engine's CTranslate2 compute type."""
     raw = RawEngine(models)
     settings = {k: v for k, v in vars(raw.engine.settings).items() if k != "min_length"}
-    return settings | {
-        "output_ratio": raw.config.output_ratio,
-        "output_extra": raw.config.output_extra,
-    }
+    bound = {"output_ratio": raw.config.output_ratio, "output_extra": raw.config.output_extra}
+    return settings | bound, raw.compute_type
 
 
 def peer(
-    name: str, script: str, model: Path, models: Models, settings: str, log_dir: Path
+    name: str,
+    script: str,
+    model: Path,
+    models: Models,
+    settings: str,
+    log_dir: Path,
+    *extra: str,
 ) -> ServerProcess:
     argv = [
         sys.executable,
@@ -58,6 +63,7 @@ def peer(
         str(usable_cpus()),
         "--decoding",
         settings,
+        *extra,
     ]
     return ServerProcess(argv=argv, name=name, log=log_dir / f"{name}.log", ready_timeout=600.0)
 
@@ -72,7 +78,7 @@ def run(
     concurrency: int = 16,
 ) -> dict[str, Any]:
     translator = models[TRANSLATOR]
-    settings = decoding(translator)
+    settings, compute_type = decoding(translator)
     as_json = json.dumps(settings)
     runs: dict[str, list[LoadRun]] = {}
     with ExitStack() as up:
@@ -83,10 +89,12 @@ def run(
                     peer(
                         "ct2-per-request",
                         "ct2_per_request.py",
-                        translator.ct2["int8"],
+                        translator.ct2[compute_type],
                         translator,
                         as_json,
                         log_dir,
+                        "--compute-type",
+                        compute_type,
                     )
                 ),
                 "transformers_per_request": up.enter_context(
@@ -124,6 +132,7 @@ def run(
         "requests": requests,
         "repeats": repeats,
         "decoding": settings,
+        "compute_type": compute_type,
         "threads": usable_cpus(),
         "servers": {
             name: {

@@ -5,7 +5,7 @@ type and threads as newsmt's engine). SentencePiece pieces in and out through th
 tokenizer.
 
     python bench/peers/ct2_per_request.py --port 50100 --model models/ct2/opus-mt-en-ru-demo-int8 \
-        --tokenizer models/demo/opus-mt-en-ru --threads 2 --decoding '{"num_beams": 4, ...}'
+        --tokenizer models/demo/opus-mt-en-ru --compute-type int8 --threads 2 --decoding '{"num_beams": 4, ...}'
 """
 
 from __future__ import annotations
@@ -19,10 +19,14 @@ from transformers import AutoTokenizer
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse(__doc__.split("\n\n")[0], argv)
+    args = parse(__doc__.split("\n\n")[0], argv, compute_type=True)
     settings = decoding(args)
     translator = ctranslate2.Translator(
-        args.model, device="cpu", compute_type="auto", intra_threads=args.threads, inter_threads=1
+        args.model,
+        device="cpu",
+        compute_type=args.compute_type,
+        intra_threads=args.threads,
+        inter_threads=1,
     )
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     special = set(tokenizer.all_special_tokens)

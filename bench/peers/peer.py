@@ -43,8 +43,14 @@ class Decoding:
         return max(1, min(value, self.max_length))
 
 
-def parse(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse(
+    description: str, argv: Sequence[str] | None = None, *, compute_type: bool = False
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
+    if compute_type:
+        parser.add_argument(
+            "--compute-type", default="int8", help="CTranslate2's, as newsmt's (default: int8)"
+        )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model", required=True, help="the model folder the engine loads")
     parser.add_argument("--tokenizer", required=True, help="the Hugging Face model folder")
