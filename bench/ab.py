@@ -14,7 +14,7 @@ order, repeat after repeat, with the same client code (this checkout's):
   `engine = "identity"` added), 2,000 requests of one short sentence at C = 16: (c)'s load.
 
 Reported: the median sentences/s (requests/s) of each revision and its ratio to the first
-revision given. The per-unit cache is off where a revision has one (`--cache-bytes 0`).
+revision given. `--loads identity` runs only the second load (a minute or two: for bisecting). The per-unit cache is off where a revision has one (`--cache-bytes 0`).
 """
 
 from __future__ import annotations
@@ -94,8 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("revisions", nargs="+", help="git revisions; the first is the baseline")
     parser.add_argument("--model-dir", type=Path, default=Path("models"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--loads",
+        default="models,identity",
+        help="which loads, comma-separated: models, identity (default: both)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/ab.json"))
     args = parser.parse_args(argv)
+    loads = [x.strip() for x in args.loads.split(",") if x.strip()]
+    if not loads or not set(loads) <= {"models", "identity"}:
+        parser.error("--loads takes models, identity or both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     model_dir = (ROOT / args.model_dir).resolve()
     ensure_models(model_dir)
@@ -110,52 +118,38 @@ def main(argv: list[str] | None = None) -> int:
             servers: dict[str, dict[str, ServerProcess]] = {}
             for commit, tree in trees.items():
                 with timed(f"start {names[commit]}"):
-                    registry = identity_registry(tree, base / f"{names[commit]}-identity.toml")
-                    servers[commit] = {
-                        "models": up.enter_context(
-                            server(
-                                tree,
-                                f"{names[commit]}-models",
-                                base,
-                                "--model-dir",
-                                str(model_dir),
-                            )
-                        ),
-                        "identity": up.enter_context(
-                            server(
-                                tree,
-                                f"{names[commit]}-identity",
-                                base,
-                                "--model-dir",
-                                str(model_dir),
-                                "--registry",
-                                str(registry),
-                            )
+                    flags = {
+                        "models": ("--model-dir", str(model_dir)),
+                        "identity": (
+                            "--model-dir",
+                            str(model_dir),
+                            "--registry",
+                            str(identity_registry(tree, base / f"{names[commit]}-identity.toml")),
                         ),
                     }
-                    wait_until_loaded(servers[commit]["models"])
-                    wait_until_loaded(servers[commit]["identity"])
+                    servers[commit] = {
+                        load: up.enter_context(
+                            server(tree, f"{names[commit]}-{load}", base, *flags[load])
+                        )
+                        for load in loads
+                    }
+                    for load in loads:
+                        wait_until_loaded(servers[commit][load])
             order = list(trees)
             for r in range(args.repeats):
                 for commit in order[r % len(order) :] + order[: r % len(order)]:
-                    with timed(f"repeat {r + 1}: {names[commit]} models, C=16, 32 requests"):
-                        run = closed_loop(
-                            servers[commit]["models"].address,
-                            sentences,
-                            concurrency=16,
-                            requests=32,
-                        )
-                        rates[commit]["models"].append(run.per_second)
-                    with timed(f"repeat {r + 1}: {names[commit]} identity, C=16, 2000 requests"):
-                        run = closed_loop(
-                            servers[commit]["identity"].address,
-                            [SHORT],
-                            concurrency=16,
-                            requests=2000,
-                        )
-                        rates[commit]["identity"].append(run.per_second)
+                    for load in loads:
+                        texts, requests = (sentences, 32) if load == "models" else ([SHORT], 2000)
+                        with timed(f"repeat {r + 1}: {names[commit]} {load}, C=16, {requests}"):
+                            run = closed_loop(
+                                servers[commit][load].address,
+                                texts,
+                                concurrency=16,
+                                requests=requests,
+                            )
+                            rates[commit][load].append(run.per_second)
             for commit in trees:
-                memory[commit] = servers[commit]["models"].peak_rss_mib()
+                memory[commit] = servers[commit][loads[0]].peak_rss_mib()
     finally:
         for tree in trees.values():
             subprocess.run(
@@ -169,17 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         "revisions": {
             commit: {
                 "given_as": rev,
-                "models_sentences_per_s": round(median(rates[commit]["models"]), 3),
-                "models_runs": [round(x, 3) for x in rates[commit]["models"]],
-                "identity_requests_per_s": round(median(rates[commit]["identity"]), 1),
-                "identity_runs": [round(x, 1) for x in rates[commit]["identity"]],
                 "peak_rss_mib": memory.get(commit),
-                "models_vs_first": round(
-                    median(rates[commit]["models"]) / median(rates[first]["models"]), 3
-                ),
-                "identity_vs_first": round(
-                    median(rates[commit]["identity"]) / median(rates[first]["identity"]), 3
-                ),
+                **{
+                    key: value
+                    for load in loads
+                    for key, value in {
+                        f"{load}_per_s": round(median(rates[commit][load]), 3),
+                        f"{load}_runs": [round(x, 3) for x in rates[commit][load]],
+                        f"{load}_vs_first": round(
+                            median(rates[commit][load]) / median(rates[first][load]), 3
+                        ),
+                    }.items()
+                },
             }
             for rev, commit in zip(args.revisions, trees, strict=True)
         },
@@ -188,16 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for commit, row in result["revisions"].items():
+        figures = ", ".join(
+            f"{load} {row[f'{load}_per_s']:,.3f}/s ({row[f'{load}_vs_first']:.3f}x)"
+            for load in loads
+        )
         log.info(
-            "%s (%s): models %.3f sentences/s (%.3fx), identity %.1f requests/s (%.3fx), "
-            "peak %s MiB",
-            names[commit],
-            row["given_as"],
-            row["models_sentences_per_s"],
-            row["models_vs_first"],
-            row["identity_requests_per_s"],
-            row["identity_vs_first"],
-            row["peak_rss_mib"],
+            "%s (%s): %s, peak %s MiB", names[commit], row["given_as"], figures, memory.get(commit)
         )
     return 0
 
