@@ -23,7 +23,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,10 +34,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import ROOT, ensure_models, machine_info, median, now_iso, seed_sentences, timed
 from loadgen import ServerProcess, closed_loop, wait_until_loaded
+from overhead import identity_registry
 
 log = logging.getLogger("bench.ab")
 
-HEADER = re.compile(r"^\[models\.[^\].]+\]\s*$")
 SHORT = "Moscow has repeatedly warned that Western support would prolong the war."
 
 
@@ -62,16 +61,10 @@ def worktree(rev: str, base: Path) -> tuple[str, Path]:
     return commit, path
 
 
-def identity_registry(tree: Path, out: Path) -> Path:
-    """The revision's built-in registry with `engine = "identity"` under every model."""
+def tree_registry(tree: Path) -> Path:
+    """The revision's built-in registry file."""
     [registry] = sorted((tree / "service").rglob("registry.toml"))
-    lines = []
-    for line in registry.read_text(encoding="utf-8").splitlines():
-        lines.append(line)
-        if HEADER.match(line):
-            lines.append('engine = "identity"')
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+    return registry
 
 
 def server(tree: Path, name: str, log_dir: Path, *flags: str) -> ServerProcess:
@@ -124,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                             "--model-dir",
                             str(model_dir),
                             "--registry",
-                            str(identity_registry(tree, base / f"{names[commit]}-identity.toml")),
+                            str(
+                                identity_registry(
+                                    base / f"{names[commit]}-identity.toml", tree_registry(tree)
+                                )
+                            ),
                         ),
                     }
                     servers[commit] = {

@@ -9,12 +9,9 @@ the newsmt server's own overhead is measured against.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from concurrent import futures
 from typing import Any
 
-import grpc
+from peers.peer import serve_translation
 
 from newsmt.v1 import translation_pb2, translation_pb2_grpc
 
@@ -34,15 +31,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, required=True, help="thread-pool size")
     args = parser.parse_args()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
-    translation_pb2_grpc.add_TranslationServiceServicer_to_server(EchoTranslation(), server)
-    server.add_insecure_port(f"127.0.0.1:{args.port}")
-    server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    server.stop(1).wait()
+    serve_translation(EchoTranslation(), args.port, args.workers)
 
 
 if __name__ == "__main__":

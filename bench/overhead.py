@@ -21,12 +21,13 @@ log = logging.getLogger("bench.overhead")
 HEADER = re.compile(r"^\[models\.[^\].]+\]\s*$")
 
 
-def identity_registry(out: Path) -> Path:
-    """The built-in registry with `engine = "identity"` under every [models.NAME] header."""
+def identity_registry(out: Path, source: Path | None = None) -> Path:
+    """A registry (`source`, default the built-in one) with `engine = "identity"` under every
+    [models.NAME] header, written to `out`."""
     from newsmt.models.registry import DEFAULT_REGISTRY
 
     lines = []
-    for line in DEFAULT_REGISTRY.read_text(encoding="utf-8").splitlines():
+    for line in (source or DEFAULT_REGISTRY).read_text(encoding="utf-8").splitlines():
         lines.append(line)
         if HEADER.match(line):
             lines.append('engine = "identity"')

@@ -84,10 +84,15 @@ class PerRequest(translation_pb2_grpc.TranslationServiceServicer):
 
 
 def serve(translate: Translate, port: int, workers: int) -> None:
-    """Serve until SIGTERM or SIGINT. The port opens only now, after the model has loaded:
-    the bench takes a connecting channel as ready."""
+    """Serve `translate`, one call at a time, until SIGTERM or SIGINT."""
+    serve_translation(PerRequest(translate), port, workers)
+
+
+def serve_translation(servicer: Any, port: int, workers: int) -> None:
+    """Serve a TranslationService on 127.0.0.1:`port` until SIGTERM or SIGINT. The port opens
+    only now, after any model has loaded: the bench takes a connecting channel as ready."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
-    translation_pb2_grpc.add_TranslationServiceServicer_to_server(PerRequest(translate), server)
+    translation_pb2_grpc.add_TranslationServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     stop = threading.Event()
