@@ -32,7 +32,16 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import ROOT, ensure_models, machine_info, median, now_iso, seed_sentences, timed
+from common import (
+    ROOT,
+    ensure_models,
+    machine_info,
+    median,
+    now_iso,
+    rotated,
+    seed_sentences,
+    timed,
+)
 from loadgen import ServerProcess, closed_loop, wait_until_loaded
 from overhead import identity_registry
 
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                         wait_until_loaded(servers[commit][load])
             order = list(trees)
             for r in range(args.repeats):
-                for commit in order[r % len(order) :] + order[: r % len(order)]:
+                for commit in rotated(order, r):
                     for load in loads:
                         texts, requests = (sentences, 32) if load == "models" else ([SHORT], 2000)
                         with timed(f"repeat {r + 1}: {names[commit]} {load}, C=16, {requests}"):

@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, TRANSLATOR, Models, median, timed, usable_cpus
+from common import ROOT, TRANSLATOR, Models, median, rotated, timed, usable_cpus
 from loadgen import LoadRun, ServerProcess, closed_loop, newsmt_server, wait_until_loaded
 from raw import RawEngine
 
@@ -112,8 +112,7 @@ def run(
         names = list(servers)
         runs = {name: [] for name in names}
         for r in range(repeats):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            for name in order:
+            for name in rotated(names, r):
                 with timed(f"(d) repeat {r + 1}: {name}, C={concurrency}, {requests} requests"):
                     servers[name].check_alive()
                     result = closed_loop(

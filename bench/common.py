@@ -73,6 +73,13 @@ def seed_sentences(limit: int | None = None) -> list[str]:
     return found[:limit] if limit else found
 
 
+def rotated(items: Sequence[Any], r: int) -> list[Any]:
+    """`items` started at position r (modulo their count): repeat r's order when setups are
+    interleaved, so that none always runs first."""
+    k = r % len(items)
+    return [*items[k:], *items[:k]]
+
+
 def cycle(items: Sequence[Any], n: int) -> list[Any]:
     """The first `n` items of `items` repeated."""
     return [items[i % len(items)] for i in range(n)]

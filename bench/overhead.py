@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, median, timed
+from common import ROOT, median, rotated, timed
 from loadgen import ServerProcess, closed_loop, newsmt_server, wait_until_loaded
 
 log = logging.getLogger("bench.overhead")
@@ -66,8 +66,7 @@ def run(
             listed = wait_until_loaded(a)
         servers = {"newsmt_identity": a, "grpc_echo": b}
         for r in range(repeats):
-            order = list(servers) if r % 2 == 0 else list(servers)[::-1]
-            for name in order:
+            for name in rotated(list(servers), r):
                 with timed(f"(c) repeat {r + 1}: {name}, C={concurrency}, {requests} requests"):
                     servers[name].check_alive()
                     result = closed_loop(

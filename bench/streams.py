@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import TRANSLATOR, median, timed
+from common import TRANSLATOR, median, rotated, timed
 from feed import sentence_pool
 from loadgen import newsmt_server, wait_until_loaded
 
@@ -80,7 +80,7 @@ def run(model_dir: Path, repeats: int, log_dir: Path) -> dict[str, Any]:
             stream_text: list[str] = []
             steps = [("first sentence alone", alone), ("stream", stream), ("unary", unary)]
             for r in range(repeats):
-                for name, step in steps[r % 3 :] + steps[: r % 3]:
+                for name, step in rotated(steps, r):
                     with timed(f"(f) repeat {r + 1}: {name}"):
                         step()
             mismatches = sum(s != u for s, u in zip(stream_text, unary_text, strict=True))
