@@ -12,7 +12,13 @@ import pytest
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import Cancelled, DeadlineExceeded, Internal, Overloaded
 from newsmt.engines.base import Engine, Generated
-from newsmt.scheduler.batcher import Batcher, BatcherConfig, batch_tokens, plan_calls
+from newsmt.scheduler.batcher import (
+    Batcher,
+    BatcherConfig,
+    batch_tokens,
+    next_call,
+    plan_calls,
+)
 
 from .support import wait_for
 
@@ -332,6 +338,61 @@ def test_plan_calls_always_runs_the_earliest_row_of_a_group() -> None:
     small = SimpleNamespace(tokens=["y"] * 2, max_new_tokens=40)
     calls, left = plan_calls([big, small], config)
     assert calls == [[big]] and left == [small]
+
+
+def timed_row(width: int, bound: int, enqueued: float) -> SimpleNamespace:
+    return SimpleNamespace(tokens=["x"] * width, max_new_tokens=bound, enqueued=enqueued)
+
+
+def test_next_call_serves_the_oldest_work_first() -> None:
+    # A long sentence queued well before short ones runs first: newer work never starves it.
+    config = BatcherConfig(max_delay=0.005)
+    long_row = timed_row(50, 200, enqueued=0.0)
+    short = [timed_row(5, 10, enqueued=1.0) for _ in range(3)]
+    call, left = next_call([long_row, *short], config)
+    assert call == [long_row] and left == short
+
+
+def test_next_call_runs_short_before_long_among_what_arrived_together() -> None:
+    config = BatcherConfig(max_delay=0.005)
+    long_row = timed_row(50, 200, enqueued=0.0)
+    short = [timed_row(5, 10, enqueued=0.001) for _ in range(3)]
+    call, left = next_call([long_row, *short], config)
+    assert call == short and left == [long_row]  # the rest goes back in arrival order
+    assert next_call([], config) == ([], [])
+
+
+def test_work_that_arrives_during_a_call_joins_the_next_call_of_its_length() -> None:
+    # One request with a short and a long sentence: the short call runs first. A second long
+    # sentence that arrives while it decodes must share the long sentence's call, not wait
+    # for a call of its own after it (the batch is planned again after every call).
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_bound_spread=2.0))
+    done: list[list[list[str]]] = []
+    first = threading.Thread(
+        target=lambda: done.append(
+            batcher.submit(
+                [["s"] * 3, ["l"] * 40], RequestContext(timeout=10), max_new_tokens=[10, 90]
+            )
+        )
+    )
+    first.start()
+    assert engine.entered.wait(5)  # the short call is decoding; the long row is queued
+    second = threading.Thread(
+        target=lambda: done.append(
+            batcher.submit([["m"] * 40], RequestContext(timeout=10), max_new_tokens=[90])
+        )
+    )
+    second.start()
+    wait_for(lambda: batcher.queue_depth() == 2, 5, what="the second request queued")
+    engine.gate.set()
+    first.join(10)
+    second.join(10)
+    assert len(done) == 2
+    assert [len(call) for call in engine.calls] == [1, 2]
+    assert sorted(row[0] for row in engine.calls[1]) == ["l", "m"]
+    batcher.close()
 
 
 def test_a_long_sentence_does_not_shrink_the_short_ones_call() -> None:

@@ -4,9 +4,12 @@ Requests submit sentences (or summary chunks) as token lists. The worker waits a
 `max_delay` after the oldest item arrived for more work, takes items in arrival order (at most
 `max_batch_size`), splits them into engine calls of similar output bound, each call within the
 token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
-what a call holds in memory while it decodes; what does not fit waits for the next batch),
-sorts each call's rows by length to limit padding, and routes each result back to its request,
-in order.
+what a call holds in memory while it decodes), and runs ONE of those calls: the shortest-bound
+call among those holding the oldest work (`next_call`). Everything else goes back to the front
+of the queue and is planned again after the call, together with what arrived meanwhile: under
+load, a request that comes back while a call decodes joins the next call of its length instead
+of waiting for a whole pre-planned batch to drain. Each call's rows are sorted by length to
+limit padding, and each result is routed back to its request, in order.
 
 Deadlines and cancellation are honoured before any engine time is spent: work whose deadline
 would pass while the queue ahead of it drains is refused on arrival (RESOURCE_EXHAUSTED with
@@ -131,6 +134,34 @@ def plan_calls(rows: Sequence[R], config: BatcherConfig) -> tuple[list[list[R]],
         calls.append(call)
     left.sort(key=lambda r: order[id(r)])
     return calls, left
+
+
+class Timed(Row, Protocol):
+    """A queued row with its arrival time (`time.monotonic()`)."""
+
+    @property
+    def enqueued(self) -> float: ...
+
+
+T = TypeVar("T", bound=Timed)
+
+
+def next_call(rows: Sequence[T], config: BatcherConfig) -> tuple[list[T], list[T]]:
+    """The one engine call to run now for rows taken in arrival order, and the rows that go
+    back to the queue (in arrival order) to be planned again after it.
+
+    The calls are `plan_calls`'s. The one chosen is the first of them, in its shortest-bound-
+    first order, that holds a row of the oldest cohort: the oldest row and whatever arrived
+    within `max_delay` of it (the rows a batch would have gathered together). So work is served
+    oldest first, and nothing waits forever behind a stream of newer rows; within what arrived
+    together, short sentences do not wait behind long ones."""
+    if not rows:
+        return [], []
+    calls, _ = plan_calls(rows, config)
+    cohort = min(row.enqueued for row in rows) + config.max_delay
+    chosen = next(c for c in calls if any(row.enqueued <= cohort for row in c))
+    taken = {id(row) for row in chosen}
+    return chosen, [row for row in rows if id(row) not in taken]
 
 
 @dataclass
@@ -372,13 +403,13 @@ class Batcher:
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            call = self._next_call()
+            if call is None:
                 return
-            for call in batch:
+            if call:
                 self._execute(call)
 
-    def _next_batch(self) -> list[list[_Item]] | None:
+    def _next_call(self) -> list[_Item] | None:
         cfg = self.config
         with self._cond:
             while self._running and not self._queue:
@@ -407,10 +438,11 @@ class Batcher:
             self._queue_maxima_stale = False
         return budget_full(len(self._queue), self._queue_longest, self._queue_bound, self.config)
 
-    def _take(self) -> list[list[_Item]]:
-        """Pop the next batch in arrival order, dropping dead items, and plan its engine calls
-        (`plan_calls`); what no call has room for goes back to the front of the queue. Caller
-        holds the lock."""
+    def _take(self) -> list[_Item]:
+        """Pop the next batch in arrival order, dropping dead items, and choose its one engine
+        call (`next_call`); the rest goes back to the front of the queue, in arrival order, to
+        be planned again with what arrives meanwhile. Empty when every item taken was dead.
+        Caller holds the lock."""
         cfg = self.config
         now = time.monotonic()
         batch: list[_Item] = []
@@ -430,12 +462,12 @@ class Batcher:
                 dead[ticket] = DeadlineExceeded()
                 continue
             batch.append(self._queue.popleft())
-        calls, left = plan_calls(batch, cfg)
+        call, left = next_call(batch, cfg)
         self._queue.extendleft(reversed(left))
         self._queue_maxima_stale = True
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
-        return calls
+        return call
 
     def _execute(self, batch: list[_Item]) -> None:
         batch.sort(key=lambda item: len(item.tokens))
