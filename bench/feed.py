@@ -150,7 +150,8 @@ def cache_counters(metrics_port: int) -> dict[str, float]:
     return {
         name.removeprefix("newsmt_cache_").removesuffix("_total"): value
         for (name, _), value in values.items()
-        if name in ("newsmt_cache_hits_total", "newsmt_cache_misses_total")
+        if name
+        in ("newsmt_cache_hits_total", "newsmt_cache_misses_total", "newsmt_cache_coalesced_total")
     }
 
 
@@ -205,7 +206,9 @@ def run(models: dict[str, Models], model_dir: Path, repeats: int, log_dir: Path)
     pairs = [off / on for off, on in zip(seconds["off"], seconds["on"], strict=True)]
     off_s, on_s = median(seconds["off"]), median(seconds["on"])
     hits = median([c.get("hits", 0.0) for c in counters])
-    looked_up = hits + median([c.get("misses", 0.0) for c in counters])
+    # Joined a unit another article was translating at the same moment (single flight).
+    coalesced = median([c.get("coalesced", 0.0) for c in counters])
+    looked_up = hits + coalesced + median([c.get("misses", 0.0) for c in counters])
     return {
         "model": TRANSLATOR,
         "workload": shares,
@@ -214,6 +217,7 @@ def run(models: dict[str, Models], model_dir: Path, repeats: int, log_dir: Path)
         "cache_on_s": round(on_s, 2),
         "seconds_runs": {k: [round(x, 2) for x in v] for k, v in seconds.items()},
         "cache_hits": hits,
+        "cache_coalesced": coalesced,
         "cache_lookups": looked_up,
         "hit_share": round(hits / looked_up, 3) if looked_up else None,
         #: Each repeat's off / on (its two passes ran back to back), and their median: the

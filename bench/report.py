@@ -336,7 +336,8 @@ def _feed(d: dict[str, Any]) -> list[str]:
         "Cache on: the default `--cache-bytes`; off: `--cache-bytes 0`; a fresh server for "
         "every pass (so a cold cache), the two passes of a repeat back to back in alternating "
         f"order. Units answered from the cache (server metrics): "
-        f"{d['cache_hits']:,.0f} of {d['cache_lookups']:,.0f} looked up. Texts differing "
+        f"{d['cache_hits']:,.0f} of {d['cache_lookups']:,.0f} looked up"
+        f"{_coalesced(d)}. Texts differing "
         f"between on and off: {d['texts_differing']} (demo models' outputs depend on which "
         "sentences share an engine call, see (b); cached and uncached output are tested equal "
         "on the identity engine).",
@@ -364,6 +365,12 @@ def _feed(d: dict[str, Any]) -> list[str]:
         "",
     ]
     return out
+
+
+def _coalesced(d: dict[str, Any]) -> str:
+    """The feed's units that joined another article's unit in flight, where counted."""
+    n = d.get("cache_coalesced")
+    return "" if n is None else f", and {n:,.0f} joined the same unit in flight for another article"
 
 
 def _streams(d: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from newsmt.pipeline.cache import (
     ENTRY_OVERHEAD_BYTES,
     CachedUnit,
+    Flight,
     Hop,
     KeyMaker,
     TranslationCache,
@@ -354,3 +355,171 @@ def test_many_threads_keep_the_cache_consistent() -> None:
     assert stats.bytes <= cache.max_bytes
     assert stats.entries == len(cache.ordered_keys()) == 40
     assert stats.bytes == sum(entry_bytes(k, value) for k in cache.ordered_keys())
+
+
+# -- single flight -------------------------------------------------------------------------------
+
+
+def test_a_miss_leads_and_a_second_lookup_follows_until_put() -> None:
+    cache = TranslationCache(1 << 20)
+    key, value = digest(1), unit("Привет.")
+    assert cache.lookup(key) is None  # a miss: this caller now leads the key
+    assert cache.in_flight() == [key]
+    flight = cache.lookup(key)
+    assert isinstance(flight, Flight) and not flight.settled and flight.value is None
+    assert cache.lookup(key) is flight  # every follower waits on the one flight
+    assert cache.put(key, value)
+    assert flight.settled and flight.value == value
+    assert flight.wait(0)
+    assert cache.in_flight() == []
+    assert cache.lookup(key) == value  # now a plain hit
+    stats = cache.stats()
+    assert (stats.misses, stats.coalesced, stats.hits, stats.in_flight) == (1, 2, 1, 0)
+    assert stats.lookups == 4
+
+
+def test_abandon_wakes_the_followers_with_nothing_and_stores_nothing() -> None:
+    cache = TranslationCache(1 << 20)
+    key = digest(2)
+    assert cache.lookup(key) is None
+    flight = cache.lookup(key)
+    assert isinstance(flight, Flight)
+    cache.abandon(key)
+    assert flight.settled and flight.value is None
+    assert cache.in_flight() == [] and key not in cache
+    # Nobody leads it any more: the next lookup misses and leads.
+    assert cache.lookup(key) is None and cache.in_flight() == [key]
+    cache.abandon(key)
+    cache.abandon(key)  # a key with no flight is left alone
+    stats = cache.stats()
+    assert (stats.misses, stats.coalesced, stats.entries, stats.in_flight) == (2, 1, 0, 0)
+
+
+def test_a_put_larger_than_the_bound_still_wakes_the_followers_with_it() -> None:
+    small = unit("ok")
+    cache = TranslationCache(entry_bytes(digest(3), small))
+    big = unit("x" * 100)
+    assert cache.lookup(digest(3)) is None
+    flight = cache.lookup(digest(3))
+    assert isinstance(flight, Flight)
+    assert cache.put(digest(3), big) is False
+    assert flight.value == big and cache.in_flight() == [] and digest(3) not in cache
+
+
+def test_the_cache_off_makes_no_flights() -> None:
+    cache = TranslationCache(0)
+    assert cache.lookup(digest(1)) is None
+    assert cache.lookup(digest(1)) is None
+    assert cache.in_flight() == []
+    assert (cache.stats().misses, cache.stats().coalesced) == (2, 0)
+
+
+@pytest.mark.parametrize("settle", ["put", "abandon"])
+def test_a_waiting_follower_is_woken_by_the_leader(settle: str) -> None:
+    cache = TranslationCache(1 << 20)
+    key, value = digest(4), unit("значение")
+    assert cache.lookup(key) is None
+    flight = cache.lookup(key)
+    assert isinstance(flight, Flight)
+    waiting = threading.Event()
+    got: list[tuple[bool, CachedUnit | None]] = []
+
+    def stop() -> bool:
+        # Called under the cache's lock as the wait begins: the leader cannot settle the
+        # flight until the follower is really waiting (the wait releases the lock).
+        waiting.set()
+        return False
+
+    def follow() -> None:
+        got.append((flight.wait(None, stop), flight.value))
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    assert waiting.wait(10)
+    if settle == "put":
+        cache.put(key, value)
+    else:
+        cache.abandon(key)
+    follower.join(10)
+    assert not follower.is_alive()
+    assert got == [(True, value if settle == "put" else None)]
+    assert cache.in_flight() == []
+
+
+def test_wake_lets_a_stopped_follower_leave_and_the_others_wait_on() -> None:
+    cache = TranslationCache(1 << 20)
+    key = digest(5)
+    assert cache.lookup(key) is None
+    flight = cache.lookup(key)
+    assert isinstance(flight, Flight)
+    leave = threading.Event()
+    results: dict[str, bool] = {}
+
+    def waiter(name: str, entered: threading.Event, stop: threading.Event) -> threading.Thread:
+        def checked() -> bool:
+            # Called under the cache's lock as the wait begins and on each wake: whoever takes
+            # the lock after `entered` is set finds this follower really waiting.
+            entered.set()
+            return stop.is_set()
+
+        def follow() -> None:
+            results[name] = flight.wait(30, checked)
+
+        return threading.Thread(target=follow)
+
+    leaving_in, staying_in = threading.Event(), threading.Event()
+    leaving = waiter("leaving", leaving_in, leave)
+    staying = waiter("staying", staying_in, threading.Event())
+    leaving.start()
+    staying.start()
+    assert leaving_in.wait(10) and staying_in.wait(10)
+    leave.set()
+    flight.wake()
+    leaving.join(10)
+    assert not leaving.is_alive() and results["leaving"] is False
+    assert staying.is_alive()  # woken too, but its stop is false: it waits on
+    cache.put(key, unit("v"))
+    staying.join(10)
+    assert results["staying"] is True and cache.in_flight() == []
+
+
+def test_many_threads_in_flight_keep_the_counters_and_empty_the_table() -> None:
+    cache = TranslationCache(1 << 20)
+    threads_n, rounds, keys = 8, 300, 13
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+    led = [0] * threads_n
+
+    def work(seed: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(rounds):
+                key = digest((seed * 7 + i) % keys)
+                answer = cache.lookup(key)
+                if answer is None:
+                    led[seed] += 1
+                    # Every third leader gives up: its followers must never see an error.
+                    if i % 3 == 0:
+                        cache.abandon(key)
+                    else:
+                        cache.put(key, unit("v"))
+                    if i % 5 == 0:
+                        cache.clear()
+                elif isinstance(answer, Flight):
+                    assert answer.wait(30)
+                    assert answer.value in (None, unit("v"))
+                else:
+                    assert answer == unit("v")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    stats = cache.stats()
+    assert stats.lookups == threads_n * rounds
+    assert stats.misses == sum(led)
+    assert cache.in_flight() == [] and stats.in_flight == 0

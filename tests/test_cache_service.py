@@ -150,9 +150,15 @@ def test_metrics_add_up(server: tuple[NewsmtServer, str], client: Client) -> Non
     client.translate(text, target="ru", source="en")
     stats = srv.cache.stats()
     assert stats.misses - start.misses == 2 and stats.hits - start.hits == 2
+    # One after the other, nothing was in flight to join; every lookup is one of the three.
+    assert stats.coalesced == start.coalesced
+    assert stats.lookups - start.lookups == 4
+    assert stats.lookups == stats.hits + stats.misses + stats.coalesced
+    assert stats.in_flight == 0
     page = scrape(srv.metrics_port)
     assert metric(page, "newsmt_cache_hits_total") == stats.hits
     assert metric(page, "newsmt_cache_misses_total") == stats.misses
+    assert metric(page, "newsmt_cache_coalesced_total") == stats.coalesced
     assert metric(page, "newsmt_cache_evictions_total") == stats.evictions
     assert metric(page, "newsmt_cache_entries") == stats.entries == len(srv.cache)
     assert 0 < metric(page, "newsmt_cache_bytes") == stats.bytes <= stats.max_bytes

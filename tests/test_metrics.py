@@ -28,6 +28,7 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
     server, address = tiny_server
     translate = "/newsmt.v1.TranslationService/Translate"
     before_text = scrape(server)
+    cache_before = server.cache.stats()
     with Client(address, timeout=60) as client:
         for i in range(3):
             client.translate([f"The talks went on, round {i}. Day {i}."], source="en", target="ru")
@@ -50,6 +51,12 @@ def test_metrics_follow_traffic(tiny_server: tuple[NewsmtServer, str]) -> None:
         before_text, "newsmt_batch_size_sum", model=model
     )
     assert rows == 6  # two sentences per request, three requests
+    # Every sentence looked up once: a hit, a miss, or joined while in flight.
+    cache = server.cache.stats()
+    assert cache.lookups - cache_before.lookups == 6
+    assert cache.misses - cache_before.misses == rows  # each engine row was a miss
+    for name in ("hits", "misses", "coalesced"):
+        assert value(after, f"newsmt_cache_{name}_total") == getattr(cache, name)
     assert (
         value(after, "newsmt_queue_wait_seconds_count", model=model)
         - before(before_text, "newsmt_queue_wait_seconds_count", model=model)

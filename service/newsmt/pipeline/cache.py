@@ -18,6 +18,12 @@ different records encode alike: `["a|b"]` and `["a", "b"]` are different keys. A
 A changed model, setting or glossary changes the key, so nothing ever needs purging.
 
 Values (`CachedUnit`) are successful outputs only: the API has no way to store an error.
+
+Units being translated right now are shared too ("single flight"): the first `lookup` of a key
+that misses makes its caller the key's leader, and a later lookup of that key, until the leader
+`put`s the value or `abandon`s the key, gets the `Flight` to wait on instead of a miss. Waiters
+are woken with the value, or with nothing when the leader gave up (an error, a cancelled or
+late request): an error is never handed to a waiter, as it is never stored.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import struct
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -284,36 +290,91 @@ def entry_bytes(key: bytes, value: CachedUnit) -> int:
 
 @dataclass(frozen=True)
 class CacheStats:
-    """A consistent snapshot: hits + misses = lookups, bytes = the sum of entry sizes."""
+    """A consistent snapshot: hits + misses + coalesced = lookups, bytes = the sum of entry
+    sizes."""
 
     max_bytes: int
     hits: int
     misses: int
+    #: Lookups that found the unit being translated for another caller and joined its flight
+    #: instead of missing (`TranslationCache.lookup`).
+    coalesced: int
     #: Entries dropped to make room (least recently used first).
     evictions: int
     #: Puts refused because the entry alone is larger than `max_bytes` (or the cache is off).
     rejected: int
     bytes: int
     entries: int
+    #: Keys with a leader now (looked up, missed, and not yet put or abandoned).
+    in_flight: int
 
     @property
     def lookups(self) -> int:
-        return self.hits + self.misses
+        return self.hits + self.misses + self.coalesced
+
+
+class Flight:
+    """A unit another caller (its leader) is translating now, for followers to wait on.
+
+    Settled once, under the cache's lock: with the value (`TranslationCache.put`) or with
+    nothing (`TranslationCache.abandon`). It shares the cache's one lock, so that settling, and
+    the table of flights, cannot race."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._ready = threading.Condition(lock)
+        self._settled = False
+        self._value: CachedUnit | None = None
+
+    def wait(self, timeout: float | None, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Block until the flight is settled, `stop()` is true (it is checked when `wake` is
+        called: pass the request's cancellation, and make its cancel call `wake`), or `timeout`
+        seconds (None: no limit) pass. Returns whether it is settled."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._settled or stop(), timeout)
+            return self._settled
+
+    def wake(self) -> None:
+        """Make every waiter check its `stop` again (a cancelled follower leaves; the others
+        wait on). Safe from any thread that does not hold the cache's lock."""
+        with self._ready:
+            self._ready.notify_all()
+
+    @property
+    def settled(self) -> bool:
+        with self._ready:
+            return self._settled
+
+    @property
+    def value(self) -> CachedUnit | None:
+        """The leader's value; None while in flight, or when the leader abandoned the key
+        (the follower then translates the unit itself)."""
+        with self._ready:
+            return self._value
+
+    def _settle(self, value: CachedUnit | None) -> None:
+        """Called with the cache's lock held."""
+        self._settled = True
+        self._value = value
+        self._ready.notify_all()
 
 
 class TranslationCache:
-    """A thread-safe LRU of `CachedUnit`s bounded by bytes (`entry_bytes`); get and put are
-    O(1) under one lock. `max_bytes=0` turns it off: every get is a miss, nothing is stored."""
+    """A thread-safe LRU of `CachedUnit`s bounded by bytes (`entry_bytes`), with a table of
+    the units in flight (`lookup`); get, lookup, put and abandon are O(1) under one lock.
+    `max_bytes=0` turns it off: every get and lookup is a miss (no flights either), nothing is
+    stored."""
 
     def __init__(self, max_bytes: int) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0 (0 turns the cache off)")
         self.max_bytes = max_bytes
         self._entries: OrderedDict[bytes, tuple[CachedUnit, int]] = OrderedDict()
+        self._flights: dict[bytes, Flight] = {}
         self._lock = threading.Lock()
         self._bytes = 0
         self._hits = 0
         self._misses = 0
+        self._coalesced = 0
         self._evictions = 0
         self._rejected = 0
 
@@ -322,7 +383,8 @@ class TranslationCache:
         return self.max_bytes > 0
 
     def get(self, key: bytes) -> CachedUnit | None:
-        """The value under `key`, now the most recently used, or None (a miss)."""
+        """The value under `key`, now the most recently used, or None (a miss). Takes no
+        part in single flight: use `lookup` to share units being translated."""
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -332,16 +394,43 @@ class TranslationCache:
             self._hits += 1
             return found[0]
 
+    def lookup(self, key: bytes) -> CachedUnit | Flight | None:
+        """The value under `key` (a hit, now the most recently used); or, when another caller
+        leads `key`, its `Flight` to wait on (coalesced); or None (a miss): the caller is now
+        the key's leader, and must `put` its value or, on any failure, `abandon` the key (in a
+        `finally`), or its followers wait until their own deadlines.
+
+        A caller must translate every key it leads before it waits on any flight: a request
+        waiting while holding a leadership could wait on one that waits on it."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return found[0]
+            flight = self._flights.get(key)
+            if flight is not None:
+                self._coalesced += 1
+                return flight
+            self._misses += 1
+            if self.max_bytes > 0:
+                self._flights[key] = Flight(self._lock)
+            return None
+
     def put(self, key: bytes, value: CachedUnit) -> bool:
         """Store `value` under `key` as the most recently used, evicting the least recently
-        used entries until the bound holds. Returns False (and stores nothing) when the entry
-        alone is larger than the bound."""
+        used entries until the bound holds, and settle the key's flight with it (its
+        followers get `value` even where it is not stored). Returns False (and stores
+        nothing) when the entry alone is larger than the bound."""
         if not isinstance(key, bytes) or len(key) != _DIGEST_BYTES:
             raise ValueError("a cache key is a 32-byte digest (KeyMaker.key)")
         if not isinstance(value, CachedUnit):
             raise TypeError("only CachedUnit values (successful outputs) are cached")
         size = entry_bytes(key, value)
         with self._lock:
+            flight = self._flights.pop(key, None)
+            if flight is not None:
+                flight._settle(value)
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
@@ -356,8 +445,18 @@ class TranslationCache:
             self._bytes += size
             return True
 
+    def abandon(self, key: bytes) -> None:
+        """Give up the leadership of `key` (the unit failed, or its request was cancelled or
+        ran out of time): its followers wake with nothing and translate it themselves. A key
+        with no flight (already put) is left alone."""
+        with self._lock:
+            flight = self._flights.pop(key, None)
+            if flight is not None:
+                flight._settle(None)
+
     def clear(self) -> None:
-        """Drop every entry (the counters stay; dropped entries are not evictions)."""
+        """Drop every entry (the counters stay; dropped entries are not evictions). Flights
+        stay: their leaders still put or abandon them."""
         with self._lock:
             self._entries.clear()
             self._bytes = 0
@@ -376,14 +475,21 @@ class TranslationCache:
         with self._lock:
             return list(self._entries)
 
+    def in_flight(self) -> list[bytes]:
+        """The keys that have a leader now (for tests and diagnostics)."""
+        with self._lock:
+            return list(self._flights)
+
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(
                 max_bytes=self.max_bytes,
                 hits=self._hits,
                 misses=self._misses,
+                coalesced=self._coalesced,
                 evictions=self._evictions,
                 rejected=self._rejected,
                 bytes=self._bytes,
                 entries=len(self._entries),
+                in_flight=len(self._flights),
             )

@@ -19,6 +19,7 @@ from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.models.registry import ModelSpec
 from newsmt.pipeline.cache import (
     CachedUnit,
+    Flight,
     Hop,
     KeyMaker,
     TranslationCache,
@@ -451,35 +452,100 @@ class Translator:
     ) -> list[_UnitWork]:
         """Each unit through every hop of `models`, or from the cache: its output, with the
         alignment to the unit's own text. Units are fed to the models in NFC (the form the
-        cache keys by), so a hit and a miss give the same answer."""
+        cache keys by), so a hit and a miss give the same answer.
+
+        With a cache, units that share a key are translated once (the first of them) and every
+        copy gets that result; a unit another request is translating now is waited for rather
+        than translated again (`_through_cache`)."""
         inputs = [normalize_unit(unit.text) for unit in units]
-        keys: list[bytes | None] = [None] * len(units)
-        works: list[_UnitWork | None] = [None] * len(units)
-        if self.cache is not None:
+        if self.cache is None:
+            works = self._run_hops(inputs, models, ctx, aligned)
+        else:
             maker = KeyMaker([self._cache_hop(m, aligned) for m in models], source, target)
-            for i, unit in enumerate(units):
-                entries = [
-                    (m.entry.source, m.entry.target, "i" if m.entry.ignore_case else "")
-                    for m in terms(unit, glossary)
-                ]
-                key = maker.key(inputs[i], entries)
-                keys[i] = key
-                hit = self.cache.get(key)
-                if hit is not None:
-                    works[i] = _from_cache(hit)
-        missing = [i for i, w in enumerate(works) if w is None]
-        if missing:
-            fresh = self._run_hops([inputs[i] for i in missing], models, ctx, aligned)
-            for i, result in zip(missing, fresh, strict=True):
-                works[i] = result
-                stored = keys[i]
-                if self.cache is not None and stored is not None:
-                    self.cache.put(stored, _to_cache(result))
-        out: list[_UnitWork] = []
-        for unit, text, work in zip(units, inputs, works, strict=True):
-            assert work is not None
-            out.append(_denormalize(unit.text, text, work))
-        return out
+            keys = [
+                maker.key(text, _glossary_entries(unit, glossary))
+                for unit, text in zip(units, inputs, strict=True)
+            ]
+            first: dict[bytes, str] = {}
+            for key, text in zip(keys, inputs, strict=True):
+                first.setdefault(key, text)
+            found = self._through_cache(self.cache, first, models, ctx, aligned)
+            # A copy is a unit of its own in the response: its own object, the same result.
+            works = [dataclasses.replace(found[key]) for key in keys]
+        return [
+            _denormalize(unit.text, text, work)
+            for unit, text, work in zip(units, inputs, works, strict=True)
+        ]
+
+    def _through_cache(
+        self,
+        cache: TranslationCache,
+        inputs: dict[bytes, str],
+        models: Sequence[ServedModel],
+        ctx: RequestContext,
+        aligned: bool,
+    ) -> dict[bytes, _UnitWork]:
+        """The result for every key of `inputs` (key -> NFC unit text): hits from the cache,
+        misses translated here in one submission (this request leads them), and units in
+        flight for another request waited for.
+
+        Every led unit is translated and put before any flight is waited on, so a waiting
+        request never holds a leadership that others wait for: two requests that each lead
+        one unit and follow the other's cannot wait on each other. A followed unit whose
+        leader gave up (an error, a cancelled or late request) is looked up again, and led
+        here when nobody leads it by then: its leader's error is never ours."""
+        found: dict[bytes, _UnitWork] = {}
+        pending = list(inputs)
+        while pending:
+            follow = self._lead(cache, pending, inputs, models, ctx, aligned, found)
+            pending = []
+            for key, flight in follow.items():
+                value = _wait(flight, ctx)
+                if value is None:
+                    pending.append(key)
+                else:
+                    # Joined another request's unit: no engine time of ours, as for a hit.
+                    found[key] = _from_cache(value)
+        return found
+
+    def _lead(
+        self,
+        cache: TranslationCache,
+        keys: list[bytes],
+        inputs: dict[bytes, str],
+        models: Sequence[ServedModel],
+        ctx: RequestContext,
+        aligned: bool,
+        found: dict[bytes, _UnitWork],
+    ) -> dict[bytes, Flight]:
+        """Look `keys` up: hits go into `found`, the flights of units other requests lead are
+        returned (to wait on afterwards), and the misses, which this request now leads, are
+        translated in one submission and put (which wakes their followers) into the cache and
+        `found`. Whatever stops it (an engine error, a cancellation, the deadline, anything
+        else) abandons the keys led and not yet put, so no follower waits on them in vain."""
+        follow: dict[bytes, Flight] = {}
+        lead: list[bytes] = []
+        settled: set[bytes] = set()
+        try:
+            for key in keys:
+                answer = cache.lookup(key)
+                if answer is None:
+                    lead.append(key)
+                elif isinstance(answer, Flight):
+                    follow[key] = answer
+                else:
+                    found[key] = _from_cache(answer)
+            if lead:
+                fresh = self._run_hops([inputs[key] for key in lead], models, ctx, aligned)
+                for key, work in zip(lead, fresh, strict=True):
+                    cache.put(key, _to_cache(work))
+                    settled.add(key)
+                    found[key] = work
+        finally:
+            for key in lead:
+                if key not in settled:
+                    cache.abandon(key)
+        return follow
 
     def _cache_hop(self, model: ServedModel, aligned: bool) -> Hop:
         engine = model.engine
@@ -607,6 +673,27 @@ class Translator:
     def _output_bound(self, input_tokens: int, model_max: int) -> int:
         bound = int(self.config.output_ratio * input_tokens) + self.config.output_extra
         return max(1, min(bound, model_max))
+
+
+def _glossary_entries(unit: Unit, glossary: Glossary | None) -> list[tuple[str, str, str]]:
+    """The glossary entries that occur in `unit`, as its cache key records them."""
+    return [
+        (m.entry.source, m.entry.target, "i" if m.entry.ignore_case else "")
+        for m in terms(unit, glossary)
+    ]
+
+
+def _wait(flight: Flight, ctx: RequestContext) -> CachedUnit | None:
+    """The value another request's flight settles with (None: its leader gave up), waited for
+    within this request's deadline. A cancellation wakes the wait at once (the hook is removed
+    after); a cancelled or late request raises its error as `ctx.check` does."""
+    remove = ctx.on_cancel(flight.wake)
+    try:
+        while not flight.wait(ctx.remaining(), stop=lambda: ctx.cancelled):
+            ctx.check()
+    finally:
+        remove()
+    return flight.value
 
 
 def _insert_spans(unit: Unit, output: str, missing: Sequence[int]) -> str:

@@ -203,6 +203,11 @@ class _CacheCollector(Collector):
             ("newsmt_cache_hits", "Units answered from the translation cache", stats.hits),
             ("newsmt_cache_misses", "Units looked up and not found in the cache", stats.misses),
             (
+                "newsmt_cache_coalesced",
+                "Units looked up while another request was translating them, and waited for",
+                stats.coalesced,
+            ),
+            (
                 "newsmt_cache_evictions",
                 "Cache entries dropped to stay within --cache-bytes",
                 stats.evictions,
