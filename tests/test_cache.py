@@ -7,6 +7,7 @@ import array
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,16 @@ def digest(n: int) -> bytes:
 
 
 # -- keys ----------------------------------------------------------------------------------------
+
+
+def run_threads(work: Callable[[int], None], n: int, timeout: float) -> None:
+    """`work(0)` .. `work(n - 1)` on threads of their own, started together, each joined."""
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+        assert not thread.is_alive(), "a worker thread did not finish"
 
 
 def test_the_same_unit_twice_hits() -> None:
@@ -343,11 +354,7 @@ def test_many_threads_keep_the_cache_consistent() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    run_threads(work, threads_n, timeout=30)
     assert not errors
     stats = cache.stats()
     assert stats.lookups == threads_n * rounds
@@ -513,11 +520,7 @@ def test_many_threads_in_flight_keep_the_counters_and_empty_the_table() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    run_threads(work, threads_n, timeout=60)
     assert not errors
     stats = cache.stats()
     assert stats.lookups == threads_n * rounds
