@@ -340,8 +340,8 @@ def test_plan_calls_always_runs_the_earliest_row_of_a_group() -> None:
     assert calls == [[big]] and left == [small]
 
 
-def timed_row(width: int, bound: int, enqueued: float) -> SimpleNamespace:
-    return SimpleNamespace(tokens=["x"] * width, max_new_tokens=bound, enqueued=enqueued)
+def timed_row(width: int, bound: int, enqueued: float, rank: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(tokens=["x"] * width, max_new_tokens=bound, enqueued=enqueued, rank=rank)
 
 
 def test_next_call_serves_the_oldest_work_first() -> None:
@@ -360,6 +360,23 @@ def test_next_call_runs_short_before_long_among_what_arrived_together() -> None:
     call, left = next_call([long_row, *short], config)
     assert call == short and left == [long_row]  # the rest goes back in arrival order
     assert next_call([], config) == ([], [])
+
+
+def test_next_call_serves_the_lowest_rank_first_among_what_arrived_together() -> None:
+    # A stream's earlier units (lower rank) go before its later ones, even when longer.
+    config = BatcherConfig(max_delay=0.005)
+    early_long = timed_row(50, 200, enqueued=0.0, rank=1)
+    late_short = [timed_row(5, 10, enqueued=0.001, rank=2) for _ in range(3)]
+    call, left = next_call([early_long, *late_short], config)
+    assert call == [early_long] and left == late_short
+
+
+def test_rank_does_not_let_newer_work_overtake_older_work() -> None:
+    config = BatcherConfig(max_delay=0.005)
+    old = timed_row(50, 200, enqueued=0.0, rank=7)
+    newer = timed_row(5, 10, enqueued=1.0, rank=0)
+    call, left = next_call([old, newer], config)
+    assert call == [old] and left == [newer]
 
 
 def test_work_that_arrives_during_a_call_joins_the_next_call_of_its_length() -> None:

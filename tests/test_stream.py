@@ -265,6 +265,42 @@ def test_cancelling_after_the_first_event_makes_no_further_engine_call(
         assert client.translate(["After the cancel."], target="ru", source="en")[0].text
 
 
+class Slow:
+    """Wraps a served model's engine: every call takes `seconds` more, and its rows are
+    recorded, one list per call (a real model's call takes long enough for the rest of a
+    stream to queue up behind it)."""
+
+    def __init__(self, server: NewsmtServer, model: str, seconds: float) -> None:
+        engine = server.pool.info(model).engine
+        assert engine is not None
+        self.inner = engine.generate
+        self.seconds = seconds
+        self.calls: list[int] = []
+        engine.generate = self  # type: ignore[method-assign]
+
+    def __call__(self, batch: Any, **kw: Any) -> Any:
+        self.calls.append(len(batch))
+        threading.Event().wait(self.seconds)
+        return self.inner(batch, **kw)
+
+
+def test_a_stream_sends_its_first_unit_alone_then_batches_the_rest_like_unary(
+    fresh_server: tuple[NewsmtServer, str],
+) -> None:
+    srv, address = fresh_server
+    slow = Slow(srv, EN_RU, seconds=0.2)
+    with Client(address, timeout=30, retries=0) as client:
+        [unary] = client.translate([ARTICLE], target="ru", source="en")
+        unary_calls, slow.calls = slow.calls, []
+        events = list(client.translate_stream([ARTICLE], target="ru", source="en"))
+    assert joined(events, 1) == [unary.text]
+    assert sum(slow.calls) == sum(unary_calls) == unary.units
+    # The first unit is not held behind the article; the rest is planned together (as one
+    # unary request is), not in one engine call per small group.
+    assert slow.calls[0] == 1
+    assert len(slow.calls) <= len(unary_calls) + 1, (slow.calls, unary_calls)
+
+
 def test_an_error_mid_stream_ends_it_with_a_status(fresh_server: tuple[NewsmtServer, str]) -> None:
     srv, address = fresh_server
     Held(srv, EN_RU, free=1, fail=True)

@@ -9,7 +9,7 @@ import dataclasses
 import functools
 import unicodedata
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from newsmt.core import languages
@@ -158,12 +158,15 @@ class SegmentFinished:
 
 StreamItem = StreamedUnit | SegmentFinished
 
-#: Units per scheduler submission of a stream, in order: the first unit goes alone so that
-#: it is not held behind the article, then batches grow to keep the engine busy.
+#: Units per scheduler submission of a stream, in order (the last size repeats). The first
+#: unit goes alone, so that it is not held behind the article; the rest follow in growing
+#: groups, so that the early ones come out first without making the late ones many.
 STREAM_GROUPS = (1, 2, 4, 8, 16)
 
-#: Submissions of one stream in flight at once (the next is queued while one decodes).
-STREAM_IN_FLIGHT = 2
+#: Submissions of one stream in flight at once after its first unit. Enough that the
+#: scheduler plans the rest of an article together, into calls as full as a unary request's;
+#: their ranks keep it serving them in document order.
+STREAM_IN_FLIGHT = 8
 
 
 class Translator:
@@ -359,19 +362,28 @@ class Translator:
         (each as soon as it and every piece before it are ready), then its SegmentFinished.
         The pieces of a text joined are `translate`'s text for it.
 
-        Units go to the scheduler in small groups in document order (`STREAM_GROUPS`, at most
-        `STREAM_IN_FLIGHT` at a time), so the first unit is not held behind the whole article.
-        Closing the iterator (a cancelled stream) drops the groups not yet submitted; the
-        request's cancellation withdraws those queued in the scheduler."""
+        The first unit that needs a model goes to the scheduler alone, so that it is not held
+        behind the whole article (an engine runs one call at a time, so nothing is lost by
+        the rest not waiting beside it). As soon as it is out, the rest goes in groups in
+        document order (`STREAM_GROUPS`, up to `STREAM_IN_FLIGHT` at once), ranked in that
+        order, so the scheduler batches them as it does a unary request but serves the earlier
+        ones first. Closing the iterator (a cancelled stream) drops the groups not yet
+        submitted; the request's cancellation withdraws those queued in the scheduler."""
         prepared = self._prepare(texts, source, target, fmt, glossary)
         groups = _stream_groups(prepared)
         where = {(p, unit.index): g for g, members in enumerate(groups) for p, unit in members}
-        pool = ThreadPoolExecutor(STREAM_IN_FLIGHT, thread_name_prefix="stream")
+        pool = ThreadPoolExecutor(1 + STREAM_IN_FLIGHT, thread_name_prefix="stream")
         try:
-            futures = [
-                pool.submit(self._group, prepared, members, target, ctx, glossary)
-                for members in groups
-            ]
+            futures: list[Future[list[_UnitWork]]] = []
+            if groups:
+                lead = pool.submit(self._group, prepared, groups[0], target, ctx, glossary, 0)
+                futures = [
+                    lead,
+                    *(
+                        pool.submit(self._after, lead, prepared, members, target, ctx, glossary, g)
+                        for g, members in enumerate(groups[1:], 1)
+                    ),
+                ]
             states = [
                 _Finishing([None] * len(item.doc.units)) if item.doc is not None else None
                 for item in prepared
@@ -424,7 +436,10 @@ class Translator:
         target: str,
         ctx: RequestContext,
         glossary: Glossary | None,
+        rank: int,
     ) -> list[_UnitWork]:
+        """One submission of a stream: `members` (units of one route) through the cache and
+        the models, its rows ranked `rank` in the scheduler."""
         ctx.check()
         first = prepared[members[0][0]]
         return self._units(
@@ -435,7 +450,23 @@ class Translator:
             ctx,
             aligned=first.aligned,
             glossary=glossary,
+            rank=rank,
         )
+
+    def _after(
+        self,
+        lead: Future[list[_UnitWork]],
+        prepared: list[_Prepared],
+        members: list[tuple[int, Unit]],
+        target: str,
+        ctx: RequestContext,
+        glossary: Glossary | None,
+        rank: int,
+    ) -> list[_UnitWork]:
+        """`_group`, once the stream's first submission `lead` is done; its error, if it
+        failed (the stream raises that one first: its unit comes first)."""
+        lead.result()
+        return self._group(prepared, members, target, ctx, glossary, rank)
 
     # -- units through the cache and the models ----------------------------------------------
 
@@ -449,6 +480,7 @@ class Translator:
         *,
         aligned: bool,
         glossary: Glossary | None,
+        rank: int = 0,
     ) -> list[_UnitWork]:
         """Each unit through every hop of `models`, or from the cache: its output, with the
         alignment to the unit's own text. Units are fed to the models in NFC (the form the
@@ -459,7 +491,7 @@ class Translator:
         than translated again (`_through_cache`)."""
         inputs = [normalize_unit(unit.text) for unit in units]
         if self.cache is None:
-            works = self._run_hops(inputs, models, ctx, aligned)
+            works = self._run_hops(inputs, models, ctx, aligned, rank=rank)
         else:
             maker = KeyMaker([self._cache_hop(m, aligned) for m in models], source, target)
             keys = [
@@ -469,7 +501,7 @@ class Translator:
             first: dict[bytes, str] = {}
             for key, text in zip(keys, inputs, strict=True):
                 first.setdefault(key, text)
-            found = self._through_cache(self.cache, first, models, ctx, aligned)
+            found = self._through_cache(self.cache, first, models, ctx, aligned, rank=rank)
             # A copy is a unit of its own in the response: its own object, the same result.
             works = [dataclasses.replace(found[key]) for key in keys]
         return [
@@ -484,6 +516,8 @@ class Translator:
         models: Sequence[ServedModel],
         ctx: RequestContext,
         aligned: bool,
+        *,
+        rank: int = 0,
     ) -> dict[bytes, _UnitWork]:
         """The result for every key of `inputs` (key -> NFC unit text): hits from the cache,
         misses translated here in one submission (this request leads them), and units in
@@ -497,7 +531,7 @@ class Translator:
         found: dict[bytes, _UnitWork] = {}
         pending = list(inputs)
         while pending:
-            follow = self._lead(cache, pending, inputs, models, ctx, aligned, found)
+            follow = self._lead(cache, pending, inputs, models, ctx, aligned, found, rank=rank)
             pending = []
             for key, flight in follow.items():
                 value = _wait(flight, ctx)
@@ -517,6 +551,8 @@ class Translator:
         ctx: RequestContext,
         aligned: bool,
         found: dict[bytes, _UnitWork],
+        *,
+        rank: int = 0,
     ) -> dict[bytes, Flight]:
         """Look `keys` up: hits go into `found`, the flights of units other requests lead are
         returned (to wait on afterwards), and the misses, which this request now leads, are
@@ -536,7 +572,9 @@ class Translator:
                 else:
                     found[key] = _from_cache(answer)
             if lead:
-                fresh = self._run_hops([inputs[key] for key in lead], models, ctx, aligned)
+                fresh = self._run_hops(
+                    [inputs[key] for key in lead], models, ctx, aligned, rank=rank
+                )
                 for key, work in zip(lead, fresh, strict=True):
                     cache.put(key, _to_cache(work))
                     settled.add(key)
@@ -573,10 +611,12 @@ class Translator:
         models: Sequence[ServedModel],
         ctx: RequestContext,
         aligned: bool,
+        *,
+        rank: int = 0,
     ) -> list[_UnitWork]:
         work = [_UnitWork(text, None) for text in texts]
         for hop, model in enumerate(models):
-            done = self._hop([w.text for w in work], model, ctx, with_attention=aligned)
+            done = self._hop([w.text for w in work], model, ctx, with_attention=aligned, rank=rank)
             for w, (text, alignment, cut, quality) in zip(work, done, strict=True):
                 if hop == 0:
                     w.alignment = alignment
@@ -590,7 +630,13 @@ class Translator:
         return work
 
     def _hop(
-        self, texts: list[str], model: ServedModel, ctx: RequestContext, *, with_attention: bool
+        self,
+        texts: list[str],
+        model: ServedModel,
+        ctx: RequestContext,
+        *,
+        with_attention: bool,
+        rank: int = 0,
     ) -> list[tuple[str, Sequence[TokenLink] | None, bool, SentenceQuality]]:
         """Run every unit text through one model, in one scheduler submission: per unit, its
         translation, the alignment of the translation to the unit text (when asked and the
@@ -619,7 +665,7 @@ class Translator:
         bounds = [self._output_bound(len(row), engine.settings.max_length) for row in rows]
         ctx.check()
         generated = batcher.submit_full(
-            rows, ctx, max_new_tokens=bounds, with_attention=with_attention
+            rows, ctx, max_new_tokens=bounds, with_attention=with_attention, rank=rank
         )
         per_unit: list[list[tuple[str, Alignment | None]]] = [[] for _ in texts]
         signals: list[list[SentenceQuality]] = [[] for _ in texts]

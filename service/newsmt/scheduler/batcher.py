@@ -4,8 +4,9 @@ Requests submit sentences (or summary chunks) as token lists. The worker waits a
 `max_delay` after the oldest item arrived for more work, takes items in arrival order (at most
 `max_batch_size`), splits them into engine calls of similar output bound, each call within the
 token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
-what a call holds in memory while it decodes), and runs ONE of those calls: the shortest-bound
-call among those holding the oldest work (`next_call`). Everything else goes back to the front
+what a call holds in memory while it decodes), and runs ONE of those calls: among the calls
+holding the oldest work, the one with the lowest-ranked row (a stream's earlier units rank
+lower than its later ones; everything else ranks 0), shortest bound first (`next_call`). Everything else goes back to the front
 of the queue and is planned again after the call, together with what arrived meanwhile: under
 load, a request that comes back while a call decodes joins the next call of its length instead
 of waiting for a whole pre-planned batch to drain. Each call's rows are sorted by length to
@@ -137,10 +138,14 @@ def plan_calls(rows: Sequence[R], config: BatcherConfig) -> tuple[list[list[R]],
 
 
 class Timed(Row, Protocol):
-    """A queued row with its arrival time (`time.monotonic()`)."""
+    """A queued row with its arrival time (`time.monotonic()`) and its rank (lower goes
+    first among what arrived together: a stream's position of the row's submission)."""
 
     @property
     def enqueued(self) -> float: ...
+
+    @property
+    def rank(self) -> int: ...
 
 
 T = TypeVar("T", bound=Timed)
@@ -150,16 +155,20 @@ def next_call(rows: Sequence[T], config: BatcherConfig) -> tuple[list[T], list[T
     """The one engine call to run now for rows taken in arrival order, and the rows that go
     back to the queue (in arrival order) to be planned again after it.
 
-    The calls are `plan_calls`'s. The one chosen is the first of them, in its shortest-bound-
-    first order, that holds a row of the oldest cohort: the oldest row and whatever arrived
-    within `max_delay` of it (the rows a batch would have gathered together). So work is served
-    oldest first, and nothing waits forever behind a stream of newer rows; within what arrived
-    together, short sentences do not wait behind long ones."""
+    The calls are `plan_calls`'s. Those that may run hold a row of the oldest cohort: the
+    oldest row and whatever arrived within `max_delay` of it (the rows a batch would have
+    gathered together). So work is served oldest first, and nothing waits forever behind a
+    stream of newer rows. Of those, the one chosen holds the lowest rank (a stream's earlier
+    units before its later ones, so that they come out in the order it sends them), and among
+    equal ranks it is the first in shortest-bound-first order: within what arrived together,
+    short sentences do not wait behind long ones."""
     if not rows:
         return [], []
     calls, _ = plan_calls(rows, config)
     cohort = min(row.enqueued for row in rows) + config.max_delay
-    chosen = next(c for c in calls if any(row.enqueued <= cohort for row in c))
+    runnable = [c for c in calls if any(row.enqueued <= cohort for row in c)]
+    # min() keeps the first of equal keys: the shortest bound among the lowest rank.
+    chosen = min(runnable, key=lambda call: min(row.rank for row in call))
     taken = {id(row) for row in chosen}
     return chosen, [row for row in rows if id(row) not in taken]
 
@@ -234,6 +243,7 @@ class _Item:
     min_new_tokens: int
     enqueued: float
     with_attention: bool = False
+    rank: int = 0
 
 
 #: Engine calls seen before queue waits are estimated (and late work refused on arrival).
@@ -300,9 +310,12 @@ class Batcher:
         max_new_tokens: Sequence[int],
         min_new_tokens: int = 0,
         with_attention: bool = False,
+        rank: int = 0,
     ) -> list[Generated]:
         """As `submit`, with each row's log-probability and, with `with_attention`, its
-        alignment weights (an engine call computes them when any of its rows asks)."""
+        alignment weights (an engine call computes them when any of its rows asks). `rank`
+        orders calls among work that arrived together, lowest first (`next_call`): a stream
+        ranks its submissions in document order."""
         if not rows:
             return []
         ctx.check()
@@ -330,7 +343,16 @@ class Batcher:
                 )
             for i, tokens in enumerate(rows):
                 self._queue.append(
-                    _Item(ticket, i, tokens, max_new_tokens[i], min_new_tokens, now, with_attention)
+                    _Item(
+                        ticket,
+                        i,
+                        tokens,
+                        max_new_tokens[i],
+                        min_new_tokens,
+                        now,
+                        with_attention,
+                        rank,
+                    )
                 )
             self._queue_longest = max(self._queue_longest, *(len(row) for row in rows))
             self._queue_bound = max(self._queue_bound, *max_new_tokens[: len(rows)])
