@@ -380,8 +380,8 @@ def _streams(d: dict[str, Any]) -> list[str]:
         f"An idle server (cache off), a {d['sentences']}-sentence article ({d['units']} units) "
         "as one `TranslateStream` and as one unary `Translate`, and its first sentence alone, "
         "interleaved in a rotating order. Runs whose joined units differ from the unary text: "
-        f"{d['joined_units_differing']} of {d['repeats']} (the stream submits its units in "
-        "smaller groups, and demo models' outputs depend on which sentences share an engine "
+        f"{d['joined_units_differing']} of {d['repeats']} (the stream sends its first unit to "
+        "the engine alone, and demo models' outputs depend on which sentences share an engine "
         "call, see (b); the exact equality is tested on the identity engine and the tiny "
         "models).",
         "",
@@ -400,10 +400,22 @@ def _streams(d: dict[str, Any]) -> list[str]:
     )
     out += [
         f"First unit / first sentence alone = **{d['first_unit_vs_alone']:.2f}x**; "
-        f"stream / unary = **{d['stream_vs_unary']:.2f}x**.",
+        f"stream / unary = **{d['stream_vs_unary']:.2f}x**. {_paired(d, 'first_unit_vs_alone')} "
+        f"{_paired(d, 'stream_vs_unary')}",
         "",
     ]
     return out
+
+
+def _paired(d: dict[str, Any], key: str) -> str:
+    """How a paired figure was made: the repeats' own ratios, and the ratio of the medians."""
+    runs = d.get(f"{key}_runs")
+    if runs is None:  # an older result, a ratio of medians
+        return ""
+    return (
+        f"`{key}` is the median of each repeat's ratio ({', '.join(f'{x:.2f}' for x in runs)}); "
+        f"the ratio of the medians is {d[f'{key}_of_medians']:.2f}x."
+    )
 
 
 def _measured(t: dict[str, Any]) -> str:
