@@ -386,13 +386,10 @@ class TranslationCache:
         """The value under `key`, now the most recently used, or None (a miss). Takes no
         part in single flight: use `lookup` to share units being translated."""
         with self._lock:
-            found = self._entries.get(key)
+            found = self._hit_locked(key)
             if found is None:
                 self._misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self._hits += 1
-            return found[0]
+            return found
 
     def lookup(self, key: bytes) -> CachedUnit | Flight | None:
         """The value under `key` (a hit, now the most recently used); or, when another caller
@@ -403,11 +400,9 @@ class TranslationCache:
         A caller must translate every key it leads before it waits on any flight: a request
         waiting while holding a leadership could wait on one that waits on it."""
         with self._lock:
-            found = self._entries.get(key)
+            found = self._hit_locked(key)
             if found is not None:
-                self._entries.move_to_end(key)
-                self._hits += 1
-                return found[0]
+                return found
             flight = self._flights.get(key)
             if flight is not None:
                 self._coalesced += 1
@@ -416,6 +411,16 @@ class TranslationCache:
             if self.max_bytes > 0:
                 self._flights[key] = Flight(self._lock)
             return None
+
+    def _hit_locked(self, key: bytes) -> CachedUnit | None:
+        """The value under `key`, now the most recently used and counted as a hit; None
+        (nothing counted) when absent. Caller holds the lock."""
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        self._hits += 1
+        return found[0]
 
     def put(self, key: bytes, value: CachedUnit) -> bool:
         """Store `value` under `key` as the most recently used, evicting the least recently

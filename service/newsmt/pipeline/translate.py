@@ -380,7 +380,7 @@ class Translator:
                 futures = [
                     lead,
                     *(
-                        pool.submit(self._after, lead, prepared, members, target, ctx, glossary, g)
+                        pool.submit(self._group, prepared, members, target, ctx, glossary, g, lead)
                         for g, members in enumerate(groups[1:], 1)
                     ),
                 ]
@@ -437,9 +437,14 @@ class Translator:
         ctx: RequestContext,
         glossary: Glossary | None,
         rank: int,
+        after: Future[list[_UnitWork]] | None = None,
     ) -> list[_UnitWork]:
         """One submission of a stream: `members` (units of one route) through the cache and
-        the models, its rows ranked `rank` in the scheduler."""
+        the models, its rows ranked `rank` in the scheduler; first, with `after` (the stream's
+        first submission), once that is done, or its error if it failed (the stream raises
+        that one first: its unit comes first)."""
+        if after is not None:
+            after.result()
         ctx.check()
         first = prepared[members[0][0]]
         return self._units(
@@ -452,21 +457,6 @@ class Translator:
             glossary=glossary,
             rank=rank,
         )
-
-    def _after(
-        self,
-        lead: Future[list[_UnitWork]],
-        prepared: list[_Prepared],
-        members: list[tuple[int, Unit]],
-        target: str,
-        ctx: RequestContext,
-        glossary: Glossary | None,
-        rank: int,
-    ) -> list[_UnitWork]:
-        """`_group`, once the stream's first submission `lead` is done; its error, if it
-        failed (the stream raises that one first: its unit comes first)."""
-        lead.result()
-        return self._group(prepared, members, target, ctx, glossary, rank)
 
     # -- units through the cache and the models ----------------------------------------------
 
