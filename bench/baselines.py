@@ -4,9 +4,10 @@ loop, one `newsmt.client.Client` per client thread).
 
 - newsmt: `newsmt serve` (defaults, CTranslate2 int8, `--cache-bytes 0`).
 - one call per request, CTranslate2 (LibreTranslate's way): `peers/ct2_per_request.py`, the
-  same int8 conversion and threads, one `translate_batch` per request, calls serialised.
+  same int8 conversion and engine threads, one `translate_batch` per request, calls serialised.
 - transformers per request (EasyNMT's way): `peers/transformers_per_request.py`, the float32
-  PyTorch model, one `generate` per request, calls serialised.
+  PyTorch model, one `generate` per request, calls serialised, on every CPU (PyTorch's own
+  default, as EasyNMT runs it).
 
 The peers decode with newsmt's own settings (beam, penalties) and its per-sentence output
 bound, so all three do the same work per sentence; what differs is how requests meet the
@@ -22,7 +23,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, TRANSLATOR, Models, median, rotated, timed, usable_cpus
+from common import ROOT, TRANSLATOR, Models, engine_threads, median, rotated, timed, usable_cpus
 from loadgen import LoadRun, ServerProcess, closed_loop, newsmt_server, wait_until_loaded
 from raw import RawEngine
 
@@ -48,6 +49,7 @@ def peer(
     models: Models,
     settings: str,
     log_dir: Path,
+    threads: int,
     *extra: str,
 ) -> ServerProcess:
     argv = [
@@ -60,7 +62,7 @@ def peer(
         "--tokenizer",
         str(models.path),
         "--threads",
-        str(usable_cpus()),
+        str(threads),
         "--decoding",
         settings,
         *extra,
@@ -93,6 +95,7 @@ def run(
                         translator,
                         as_json,
                         log_dir,
+                        engine_threads(),
                         "--compute-type",
                         compute_type,
                     )
@@ -105,6 +108,7 @@ def run(
                         translator,
                         as_json,
                         log_dir,
+                        usable_cpus(),
                     )
                 ),
             }
@@ -132,7 +136,7 @@ def run(
         "repeats": repeats,
         "decoding": settings,
         "compute_type": compute_type,
-        "threads": usable_cpus(),
+        "threads": {"ct2_per_request": engine_threads(), "transformers_per_request": usable_cpus()},
         "servers": {
             name: {
                 "sentences_per_s": round(rate[name], 3),

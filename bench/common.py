@@ -125,6 +125,15 @@ def usable_cpus() -> int:
     return cpus()
 
 
+def engine_threads() -> int:
+    """Threads per engine call in `newsmt serve` with its defaults (`plan_threads`): what the
+    raw baseline and the one-call-per-request CTranslate2 peer run with."""
+    from newsmt.server.app import plan_threads
+    from newsmt.server.settings import Settings
+
+    return plan_threads(Settings()).intra
+
+
 def machine_info() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -39,6 +39,8 @@ class Setup:
     settings: dict[str, Any] = field(default_factory=dict)
     #: The first setup on each loaded model warms that model up (one untimed run).
     warm_up: bool = False
+    #: Intra-op threads (0 = every usable CPU, the comparisons' setting).
+    threads: int = 0
 
 
 def _hf_model(path: Any) -> Any:
@@ -139,12 +141,51 @@ def build_setups(models: dict[str, Models], sentences: list[str], quick: bool) -
     setups.append(
         Setup("ctranslate2-int8-beam4-b1", "ctranslate2", "int8", 4, 1, new, run, 16, note)
     )
+    setups += _thread_setups(mt, pieces, new, cpus)
     setups += _summarizer_setups(models[SUMMARIZER], sentences, quick, cpus)
-    seen: set[tuple[str, str, bool]] = set()
+    seen: set[tuple[str, str, bool, int]] = set()
     for setup in setups:
-        model = (setup.engine, setup.compute_type, setup.key.startswith("summarizer"))
+        model = (
+            setup.engine,
+            setup.compute_type,
+            setup.key.startswith("summarizer"),
+            setup.threads,
+        )
         setup.warm_up = model not in seen
         seen.add(model)
+    return setups
+
+
+#: Batch sizes of the threads comparison: a lone sentence, a few, a full call.
+THREAD_BATCHES = (1, 4, 16)
+
+
+def _thread_setups(mt: Models, pieces: list[list[str]], new: int, cpus: int) -> list[Setup]:
+    """CTranslate2 int8, beam 4, one thread per call against every usable CPU, at the batch
+    sizes the service makes (1 = 16 sentences, one call each): what `--intra-threads 0`
+    (every CPU but one) is chosen on. Nothing to compare on one CPU."""
+    import ctranslate2
+
+    if cpus < 2:
+        return []
+    translators = {
+        t: ctranslate2.Translator(
+            str(mt.ct2["int8"]), device="cpu", compute_type="int8", intra_threads=t, inter_threads=1
+        )
+        for t in (1, cpus)
+    }
+    setups = []
+    for batch in THREAD_BATCHES:
+        for t, translator in translators.items():
+            if batch == 1:
+                run = _one_by_one([_ct2_runner(translator, [r], 4, new) for r in cycle(pieces, 16)])
+                rows, note = 16, "16 sentences, one engine call each"
+            else:
+                run, rows, note = _ct2_runner(translator, cycle(pieces, batch), 4, new), batch, ""
+            key = f"threads-ctranslate2-int8-beam4-b{batch}-t{t}"
+            setups.append(
+                Setup(key, "ctranslate2", "int8", 4, batch, new, run, rows, note, {}, False, t)
+            )
     return setups
 
 
@@ -233,6 +274,7 @@ def run(
                 "generated_tokens_per_run": tokens,
                 "note": s.note,
                 "settings": s.settings,
+                "threads": s.threads or usable_cpus(),
                 "seconds_runs": [round(x, 4) for x in seconds[s.key]],
                 "seconds": round(median(seconds[s.key]), 4),
                 "tokens_per_s": round(median([tokens / x for x in seconds[s.key]]), 1),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from common import TRANSLATOR, Models, cycle, usable_cpus
+from common import TRANSLATOR, Models, cycle, engine_threads
 
 
 class RawEngine:
@@ -36,7 +36,7 @@ class RawEngine:
             spec,
             models.path,
             demo=models.demo,
-            options=EngineOptions(device="cpu", intra_threads=usable_cpus(), inter_threads=1),
+            options=EngineOptions(device="cpu", intra_threads=engine_threads(), inter_threads=1),
             ct2_path=models.ct2[self.compute_type],
             compute_type=self.compute_type,
         )
@@ -48,7 +48,7 @@ class RawEngine:
         return {
             "engine": engine.kind,
             "compute_type": self.compute_type,
-            "intra_threads": usable_cpus(),
+            "intra_threads": engine_threads(),
             "inter_threads": 1,
             "generation": vars(engine.settings),
             "output_bound": f"min(max_length, int({self.config.output_ratio} x input tokens)"

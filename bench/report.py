@@ -293,9 +293,11 @@ def _peers(d: dict[str, Any]) -> list[str]:
         f"The same C={d['concurrency']} workload as (b) ({d['requests']} one-sentence "
         "`Translate` requests en->ru, closed loop) against three servers of the same model, "
         "interleaved in a rotating order: newsmt; LibreTranslate's way, one CTranslate2 "
-        "`translate_batch` per request on the same int8 conversion and threads, calls "
-        "serialised; EasyNMT's way, one transformers `generate` per request on the float32 "
-        f"model, calls serialised ({d['threads']} threads each). The peers decode with "
+        "`translate_batch` per request on the same int8 conversion and engine threads "
+        f"({_peer_threads(d, 'ct2_per_request')}), calls serialised; EasyNMT's way, one "
+        "transformers `generate` per request on the float32 model, calls serialised, on "
+        f"{_peer_threads(d, 'transformers_per_request')} threads (PyTorch's default: every "
+        "CPU). The peers decode with "
         f"newsmt's settings (beam {g['num_beams']}, length penalty {g['length_penalty']}) and "
         f"its per-sentence bound (min({g['max_length']}, int({g['output_ratio']} x input "
         f"tokens) + {g['output_extra']})), so all three do the same work per sentence; only the "
@@ -430,7 +432,8 @@ def _measured(t: dict[str, Any]) -> str:
 
 def _engines(a: dict[str, Any]) -> list[str]:
     rows = {r["setup"]: r for r in a["setups"]}
-    mt = [r for r in a["setups"] if not r["setup"].startswith("summarizer")]
+    mt = [r for r in a["setups"] if not r["setup"].startswith(("summarizer", "threads-"))]
+    threads = [r for r in a["setups"] if r["setup"].startswith("threads-")]
     sm = [r for r in a["setups"] if r["setup"].startswith("summarizer")]
     new = mt[0]["new_tokens"]
     out = [
@@ -464,6 +467,7 @@ def _engines(a: dict[str, Any]) -> list[str]:
             f"**{ct['tokens_per_s'] / hf['tokens_per_s']:.1f}x** the tokens per second.",
             "",
         ]
+    out += _threads(threads)
     if len(sm) == 2:
         hf_s, ct_s = sm
         out += [
@@ -490,6 +494,56 @@ def _engines(a: dict[str, Any]) -> list[str]:
             f"({ct_s['seconds'] / hf_s['seconds']:.2f}x the time).",
             "",
         ]
+    return out
+
+
+def _peer_threads(d: dict[str, Any], peer: str) -> Any:
+    """A peer's threads: one count per peer; older results have one for both."""
+    threads = d["threads"]
+    return threads[peer] if isinstance(threads, dict) else threads
+
+
+def _threads(setups: list[dict[str, Any]]) -> list[str]:
+    """The threads comparison of (a): one thread per engine call against every CPU."""
+    if not setups:
+        return []
+    counts = sorted({r["threads"] for r in setups})
+    by = {(r["batch"], r["threads"]): r for r in setups}
+    few, most = counts[0], counts[-1]
+    out = [
+        f"**Threads per engine call** (CTranslate2 int8, beam 4, {setups[0]['new_tokens']} new "
+        f"tokens; batch 1 is 16 sentences, one call each): what `--intra-threads 0` is chosen "
+        f"on. The server's default is every usable CPU but one, here {few} thread"
+        f"{'s' if few > 1 else ''}, which leaves a CPU "
+        "for gRPC and the pipeline while a call decodes.",
+        "",
+    ]
+    rows = []
+    for batch in sorted({r["batch"] for r in setups}):
+        one, all_ = by.get((batch, few)), by.get((batch, most))
+        if one is None or all_ is None:
+            continue
+        rows.append(
+            [
+                batch,
+                f"**{_num(one['tokens_per_s'])}**",
+                f"**{_num(all_['tokens_per_s'])}**",
+                f"{one['tokens_per_s'] / all_['tokens_per_s']:.2f}x",
+                ", ".join(_num(x, 2) for x in one["seconds_runs"])
+                + " / "
+                + ", ".join(_num(x, 2) for x in all_["seconds_runs"]),
+            ]
+        )
+    out += _table(
+        [
+            "batch",
+            f"tok/s, {few} thread{'s' if few > 1 else ''}",
+            f"tok/s, {most} threads",
+            f"{few} / {most}",
+            "runs (s)",
+        ],
+        rows,
+    )
     return out
 
 

@@ -34,9 +34,13 @@ def test_bad_values_name_the_setting_and_source(tmp_path: Path) -> None:
         Settings.load(config_file=config, environ={})
 
 
-def test_threads_default_to_usable_cpus_and_refuse_oversubscription() -> None:
+def test_threads_default_to_all_cpus_but_one_and_refuse_oversubscription() -> None:
     threads = plan_threads(Settings.load(environ={}), cpus=4)
-    assert threads.intra == 4 and threads.inter == 1 and threads.grpc_workers == 64 + 8
+    assert threads.intra == 3 and threads.inter == 1 and threads.grpc_workers == 64 + 8
+    # Two CPUs: one engine thread per call, one CPU for gRPC and the pipeline; never zero.
+    assert plan_threads(Settings.load(environ={}), cpus=2).intra == 1
+    assert plan_threads(Settings.load(environ={}), cpus=1).intra == 1
+    assert plan_threads(Settings.load({"inter_threads": 2}, environ={}), cpus=5).intra == 2
     with pytest.raises(SettingsError, match="oversubscribe"):
         plan_threads(Settings.load({"intra_threads": 3, "inter_threads": 2}, environ={}), cpus=4)
 

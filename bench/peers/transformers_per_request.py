@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """EasyNMT's way: transformers `generate` per request on the float32 PyTorch model, the
-request's segments as one padded batch, calls serialised (torch intra-op threads = newsmt's
-engine threads).
+request's segments as one padded batch, calls serialised (torch intra-op threads: every CPU,
+PyTorch's own default and its faster setting here).
 
     python bench/peers/transformers_per_request.py --port 50101 --model models/demo/opus-mt-en-ru \
         --tokenizer models/demo/opus-mt-en-ru --threads 2 --decoding '{"num_beams": 4, ...}'

@@ -34,7 +34,7 @@ class EngineOptions:
     device: str = "cpu"
     #: Threads one engine call may use (torch intra-op threads, CTranslate2 intra_threads).
     intra_threads: int = 1
-    #: Engine calls one model may run at once (CTranslate2 inter_threads).
+    #: CTranslate2 inter_threads (its workers); the batcher makes one call per model at a time.
     inter_threads: int = 1
 
 

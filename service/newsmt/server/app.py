@@ -66,10 +66,20 @@ class Threads:
     grpc_workers: int
 
 
+def default_intra_threads(cpus: int, inter_threads: int = 1) -> int:
+    """Threads per engine call when `--intra-threads` is 0: every usable CPU but one, shared
+    among the `inter_threads` calls (at least 1). The CPU left over runs this process's own
+    work while a call decodes (gRPC, tokenization, the pipeline), which would otherwise stall
+    the engine's threads at every barrier; and on 2 CPUs one thread per call is as fast as two
+    at batch 16 and twice as fast for a lone sentence (docs/PERFORMANCE.md, (a))."""
+    return max(1, (cpus - 1) // inter_threads)
+
+
 def plan_threads(settings: Settings, cpus: int | None = None) -> Threads:
-    """Thread counts from settings, defaulting to the usable CPUs; refuse oversubscription."""
+    """Thread counts from settings, defaulting to `default_intra_threads`; refuse
+    oversubscription."""
     cpus = cpus or usable_cpus()
-    intra = settings.intra_threads or max(1, cpus // settings.inter_threads)
+    intra = settings.intra_threads or default_intra_threads(cpus, settings.inter_threads)
     if intra * settings.inter_threads > cpus:
         raise SettingsError(
             f"intra_threads ({intra}) x inter_threads ({settings.inter_threads}) = "

@@ -55,8 +55,16 @@ class Settings:
         "LOW_CONFIDENCE flag; empty = --model-dir/calibration.json when present, else none.",
     )
     device: str = _setting("cpu", '"cpu" or "cuda".')
-    intra_threads: int = _setting(0, "Threads one engine call may use. 0 = usable CPUs.")
-    inter_threads: int = _setting(1, "Engine calls one model may run at once.")
+    intra_threads: int = _setting(
+        0,
+        "Threads one engine call may use. 0 = the usable CPUs but one (at least 1), split "
+        "among --inter-threads: the CPU left runs gRPC and the pipeline while a call decodes.",
+    )
+    inter_threads: int = _setting(
+        1,
+        "CTranslate2 workers per model. The batcher runs one engine call per model at a time "
+        "(different models run at once), so above 1 this adds memory, not speed.",
+    )
 
     # -- scheduler -------------------------------------------------------------------------
     max_batch_tokens: int = _setting(
