@@ -51,6 +51,10 @@ class _Node:
     order: int
     point: bool
     children: list[_Node] = field(default_factory=list)
+    #: A mark whose opening tag lies before the unit (it is written ahead of the unit's text).
+    open_before: bool = False
+    #: A mark whose closing tag lies after the unit (it is written after the unit's text).
+    closes_after: bool = False
 
 
 class _Text:
@@ -193,13 +197,14 @@ def _place(
         if hull is None:
             return None
         a, b = text.trim(text.snap_start(hull[0]), text.snap_end(hull[1]), src, s, e)
-        if not m.open and m.start == 0:
+        before, after = not m.open and m.start == 0, not m.close and m.end == len(src)
+        if before:
             a = text.snap_start(0)
-        if not m.close and m.end == len(src):
+        if after:
             b = text.snap_end(len(out))
         if a >= b:
             return None
-        nodes.append(_Node(a, b, opening, closing, order, False))
+        nodes.append(_Node(a, b, opening, closing, order, False, [], before, after))
     for i, m in enumerate(unit.marks):
         node = nodes[i]
         parent = root if m.parent is None else nodes[m.parent]
@@ -239,6 +244,13 @@ def _settle(node: _Node) -> bool:
             q = min(max(child.start, node.start), node.end)
             for r in ranges:
                 if r.start < q < r.end:
+                    q = r.end
+                # A sibling whose tag lies outside the unit reaches the unit's edge, and that
+                # tag is written beyond everything the unit holds: a point at the edge would
+                # land inside it (`![label</b>](dest)`). Such a point goes to its other side.
+                if r.closes_after and not r.open_before and q >= r.start:
+                    q = r.start
+                elif r.open_before and not r.closes_after and q <= r.end:
                     q = r.end
             _pin(child, q)
     node.children.sort(key=lambda c: (c.start, not c.point, c.order))
