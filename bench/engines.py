@@ -184,7 +184,7 @@ def _thread_setups(mt: Models, pieces: list[list[str]], new: int, cpus: int) -> 
                 run, rows, note = _ct2_runner(translator, cycle(pieces, batch), 4, new), batch, ""
             key = f"threads-ctranslate2-int8-beam4-b{batch}-t{t}"
             setups.append(
-                Setup(key, "ctranslate2", "int8", 4, batch, new, run, rows, note, {}, False, t)
+                Setup(key, "ctranslate2", "int8", 4, batch, new, run, rows, note, threads=t)
             )
     return setups
 
