@@ -423,3 +423,66 @@ def test_a_long_sentence_does_not_shrink_the_short_ones_call() -> None:
     assert sorted(len(call) for call in engine.calls) == [1, 20]
     assert out[0] == ["l"] * 50 and len(out) == 21
     batcher.close()
+
+
+class ParallelEngine(RecordingEngine):
+    """A RecordingEngine whose calls may overlap: counts how many run at once."""
+
+    def __init__(self, parallel_calls: int, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.parallel_calls = parallel_calls
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+
+    def generate(self, batch, *, max_new_tokens, min_new_tokens=0, with_attention=False):  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return super().generate(batch, max_new_tokens=max_new_tokens)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_an_engine_with_parallel_calls_gets_that_many_calls_at_once(workers: int) -> None:
+    engine = ParallelEngine(workers, delay=0.05)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.02, max_batch_tokens=10_000))
+    assert batcher.workers == workers
+    results: dict[int, list[list[str]]] = {}
+
+    def client(i: int) -> None:
+        results[i] = batcher.submit(
+            [[f"c{i}", "x"]], RequestContext(timeout=10), max_new_tokens=[10]
+        )
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert results == {i: [["x", f"c{i}"]] for i in range(12)}
+    assert engine.most_at_once == workers
+    # What arrived together is divided among the idle workers instead of forming one call
+    # while the others wait: no call holds more than its share.
+    assert max(len(call) for call in engine.calls) <= -(-12 // workers)
+    assert batcher.stats.items_done == 12 and sum(batcher.stats.batch_sizes) == 12
+
+
+def test_parallel_workers_keep_one_call_per_item_and_close_cleanly() -> None:
+    engine = ParallelEngine(2, delay=0.01)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_batch_size=3))
+    ctx = RequestContext(timeout=10)
+    out = batcher.submit(rows(20), ctx, max_new_tokens=[10] * 20)
+    assert out == [list(reversed(r)) for r in rows(20)]
+    assert sorted(row[0] for call in engine.calls for row in call) == sorted(
+        r[0] for r in rows(20)
+    )
+    assert engine.most_at_once == 2
+    batcher.close()
+    assert all(not t.is_alive() for t in batcher._threads)
+    with pytest.raises(Exception, match="shutting down"):
+        batcher.submit(rows(1), ctx, max_new_tokens=[10])

@@ -34,15 +34,28 @@ def test_bad_values_name_the_setting_and_source(tmp_path: Path) -> None:
         Settings.load(config_file=config, environ={})
 
 
-def test_threads_default_to_all_cpus_but_one_and_refuse_oversubscription() -> None:
-    threads = plan_threads(Settings.load(environ={}), cpus=4)
-    assert threads.intra == 3 and threads.inter == 1 and threads.grpc_workers == 64 + 8
-    # Two CPUs: one engine thread per call, one CPU for gRPC and the pipeline; never zero.
-    assert plan_threads(Settings.load(environ={}), cpus=2).intra == 1
-    assert plan_threads(Settings.load(environ={}), cpus=1).intra == 1
-    assert plan_threads(Settings.load({"inter_threads": 2}, environ={}), cpus=5).intra == 2
+def test_threads_default_to_two_calls_sharing_the_cpus_and_refuse_oversubscription() -> None:
+    def plan(cpus: int, **values: int) -> tuple[int, int]:
+        threads = plan_threads(Settings.load(values, environ={}), cpus=cpus)
+        return threads.intra, threads.inter
+
+    # Two engine calls at once wherever there are two CPUs, the CPUs divided between them.
+    assert plan(2) == (1, 2)
+    assert plan(4) == (2, 2)
+    assert plan(5) == (2, 2)
+    assert plan(1) == (1, 1)
+    # One call, asked for: every CPU but one, never zero.
+    assert plan(4, inter_threads=1) == (3, 1)
+    assert plan(2, inter_threads=1) == (1, 1)
+    assert plan(1, inter_threads=1) == (1, 1)
+    assert plan(8, inter_threads=4) == (2, 4)
+    assert plan_threads(Settings.load(environ={}), cpus=4).grpc_workers == 64 + 8
     with pytest.raises(SettingsError, match="oversubscribe"):
         plan_threads(Settings.load({"intra_threads": 3, "inter_threads": 2}, environ={}), cpus=4)
+    with pytest.raises(SettingsError, match="oversubscribe"):
+        plan_threads(Settings.load({"inter_threads": 3}, environ={}), cpus=2)
+    with pytest.raises(SettingsError, match="negative"):
+        Settings.load({"inter_threads": -1}, environ={})
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,9 @@ class EngineOptions:
     device: str = "cpu"
     #: Threads one engine call may use (torch intra-op threads, CTranslate2 intra_threads).
     intra_threads: int = 1
-    #: CTranslate2 inter_threads (its workers); the batcher makes one call per model at a time.
+    #: Engine calls one model runs at once (CTranslate2 inter_threads, its workers, which share
+    #: the model's weights); the batcher keeps that many calls going. Engines that cannot run
+    #: calls in parallel (transformers, identity) run one at a time whatever this says.
     inter_threads: int = 1
 
 
@@ -64,9 +66,10 @@ class Engine(ABC):
 
     Tokens are the model's own token strings. `encode` adds the end-of-sequence marker (and a
     start marker where the model wants one), so `len(encode(text))` is the model's input length.
-    `generate` is only ever called from one scheduler thread per engine; `encode` and `decode`
-    are called from many request threads and must be thread-safe (the base class serializes
-    them with a lock, since Hugging Face fast tokenizers are not).
+    `generate` is called from at most `parallel_calls` scheduler threads at once (1 unless the
+    engine says it is safe and useful to run more); `encode` and `decode` are called from many
+    request threads and must be thread-safe (the base class serializes them with a lock, since
+    Hugging Face fast tokenizers are not).
     """
 
     #: "transformers", "ctranslate2" or "identity"
@@ -74,6 +77,8 @@ class Engine(ABC):
     #: What marks a word-initial token (SentencePiece's "▁"); None where tokens spell the text
     #: as it is (the identity engine). Used to map tokens back onto text for alignments.
     word_marker: str | None = "\u2581"
+    #: Calls to `generate` that may run at once (the batcher's workers for this model).
+    parallel_calls: int = 1
 
     def __init__(self, *, name: str, demo: bool, max_input_tokens: int) -> None:
         self.name = name

@@ -44,6 +44,9 @@ class CTranslate2Engine(HFTokenizedEngine):
             inter_threads=options.inter_threads,
         )
         self.compute_type = compute_type
+        # translate_batch releases the GIL and hands each call to a free worker: `inter_threads`
+        # calls decode at once, on one copy of the weights (CTranslate2 docs/parallel.md).
+        self.parallel_calls = max(1, options.inter_threads)
         generation = _read_json(tokenizer_path / "generation_config.json")
         self.settings = GenerationSettings().merged(generation).merged(overrides or {})
         # BART-style models force a first token (<s>) after the decoder start token.

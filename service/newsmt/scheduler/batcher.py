@@ -1,4 +1,5 @@
-"""Dynamic batching across concurrent requests, one queue and one worker thread per model.
+"""Dynamic batching across concurrent requests: one queue per model, and as many worker
+threads as the engine runs calls at once (`Engine.parallel_calls`, CTranslate2's workers).
 
 Requests submit sentences (or summary chunks) as token lists. The worker waits at most
 `max_delay` after the oldest item arrived for more work, takes items in arrival order (at most
@@ -11,6 +12,11 @@ of the queue and is planned again after the call, together with what arrived mea
 load, a request that comes back while a call decodes joins the next call of its length instead
 of waiting for a whole pre-planned batch to drain. Each call's rows are sorted by length to
 limit padding, and each result is routed back to its request, in order.
+
+With several workers, a worker that takes work while others are idle takes only its share of
+the queue (the queue divided among the idle workers), so that what arrived together decodes in
+parallel instead of as one call while the other workers wait. The token budget is per call:
+the memory decoding holds is up to `parallel_calls` times one call's.
 
 Deadlines and cancellation are honoured before any engine time is spent: work whose deadline
 would pass while the queue ahead of it drains is refused on arrival (RESOURCE_EXHAUSTED with
@@ -279,10 +285,15 @@ class Batcher:
         self._running = True
         #: Smoothed seconds per engine call: an item that cannot finish in this is dropped.
         self._batch_seconds = 0.0
-        self._thread = threading.Thread(
-            target=self._run, name=f"batcher-{engine.name}", daemon=True
-        )
-        self._thread.start()
+        #: Engine calls that may run at once, and those running now.
+        self.workers = max(1, engine.parallel_calls)
+        self._busy = 0
+        self._threads = [
+            threading.Thread(target=self._run, name=f"batcher-{engine.name}-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- request side ----------------------------------------------------------------------
 
@@ -376,7 +387,7 @@ class Batcher:
             return 0.0
         rows_per_call = max(self.stats.batch_sizes[-50:], default=1)
         calls_ahead = -(-len(self._queue) // max(1, rows_per_call))
-        return calls_ahead * self._batch_seconds
+        return -(-calls_ahead // self.workers) * self._batch_seconds
 
     def _withdraw(self, ticket: _Ticket, error: NewsmtError) -> None:
         """Take a ticket's queued items out of the queue and fail it."""
@@ -411,7 +422,7 @@ class Batcher:
             return len(self._queue)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop taking work, fail what is queued, and let the running batch finish."""
+        """Stop taking work, fail what is queued, and let the running calls finish."""
         with self._cond:
             self._running = False
             pending, self._queue = list(self._queue), deque()
@@ -419,7 +430,9 @@ class Batcher:
             self._cond.notify_all()
         for item in pending:
             item.ticket.fail(ServiceUnavailable("server is shutting down"))
-        self._thread.join(timeout)
+        until = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, until - time.monotonic()))
 
     # -- worker side -----------------------------------------------------------------------
 
@@ -429,7 +442,13 @@ class Batcher:
             if call is None:
                 return
             if call:
-                self._execute(call)
+                try:
+                    self._execute(call)
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        if self._queue:
+                            self._cond.notify()
 
     def _next_call(self) -> list[_Item] | None:
         cfg = self.config
@@ -464,13 +483,16 @@ class Batcher:
         """Pop the next batch in arrival order, dropping dead items, and choose its one engine
         call (`next_call`); the rest goes back to the front of the queue, in arrival order, to
         be planned again with what arrives meanwhile. Empty when every item taken was dead.
-        Caller holds the lock."""
+        A non-empty call counts this worker busy until `_run` releases it. With other workers
+        idle, the batch is this worker's share of the queue. Caller holds the lock."""
         cfg = self.config
         now = time.monotonic()
+        idle = self.workers - self._busy
+        limit = min(cfg.max_batch_size, -(-len(self._queue) // max(1, idle)))
         batch: list[_Item] = []
         #: Tickets found dead on the way: their items leave the queue in one pass at the end.
         dead: dict[_Ticket, NewsmtError] = {}
-        while self._queue and len(batch) < cfg.max_batch_size:
+        while self._queue and len(batch) < limit:
             item = self._queue[0]
             ticket, ctx = item.ticket, item.ticket.ctx
             if ticket in dead:
@@ -489,6 +511,10 @@ class Batcher:
         self._queue_maxima_stale = True
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
+        if call:
+            self._busy += 1
+            if self._queue and self._busy < self.workers:
+                self._cond.notify()  # an idle worker takes the rest
         return call
 
     def _execute(self, batch: list[_Item]) -> None:

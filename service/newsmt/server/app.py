@@ -66,29 +66,40 @@ class Threads:
     grpc_workers: int
 
 
+def default_inter_threads(cpus: int) -> int:
+    """Engine calls per model when `--inter-threads` is 0: 2 where 2 or more CPUs are usable,
+    else 1. CTranslate2 runs them on one copy of the weights (docs/parallel.md: "the model
+    weights are shared to save on memory"), so the cost is one more call's decoding memory;
+    on 2 CPUs two single-thread calls decode nearly twice what one call does (bench (a))."""
+    return 2 if cpus >= 2 else 1
+
+
 def default_intra_threads(cpus: int, inter_threads: int = 1) -> int:
-    """Threads per engine call when `--intra-threads` is 0: every usable CPU but one, shared
-    among the `inter_threads` calls (at least 1). The CPU left over runs this process's own
-    work while a call decodes (gRPC, tokenization, the pipeline), which would otherwise stall
-    the engine's threads at every barrier; and on 2 CPUs one thread per call is as fast as two
-    at batch 16 and twice as fast for a lone sentence (docs/PERFORMANCE.md, (a))."""
-    return max(1, (cpus - 1) // inter_threads)
+    """Threads per engine call when `--intra-threads` is 0: the usable CPUs divided among the
+    `inter_threads` calls (at least 1). A lone call gets every CPU but one: that CPU runs this
+    process's own work while the call decodes (gRPC, tokenization, the pipeline), which would
+    otherwise stall the call's threads at every barrier; on 2 CPUs one thread per call is as
+    fast as two at batch 16 and twice as fast for a lone sentence (docs/PERFORMANCE.md, (a))."""
+    if inter_threads <= 1:
+        return max(1, cpus - 1)
+    return max(1, cpus // inter_threads)
 
 
 def plan_threads(settings: Settings, cpus: int | None = None) -> Threads:
-    """Thread counts from settings, defaulting to `default_intra_threads`; refuse
-    oversubscription."""
+    """Thread counts from settings, defaulting to `default_inter_threads` and
+    `default_intra_threads`; refuse oversubscription."""
     cpus = cpus or usable_cpus()
-    intra = settings.intra_threads or default_intra_threads(cpus, settings.inter_threads)
-    if intra * settings.inter_threads > cpus:
+    inter = settings.inter_threads or default_inter_threads(cpus)
+    intra = settings.intra_threads or default_intra_threads(cpus, inter)
+    if intra * inter > cpus:
         raise SettingsError(
-            f"intra_threads ({intra}) x inter_threads ({settings.inter_threads}) = "
-            f"{intra * settings.inter_threads} engine threads, but this process may use only "
+            f"intra_threads ({intra}) x inter_threads ({inter}) = "
+            f"{intra * inter} engine threads, but this process may use only "
             f"{cpus} CPU(s) (affinity and cgroup quota): it would oversubscribe them. Lower "
             "--intra-threads or --inter-threads."
         )
     workers = settings.grpc_workers or settings.max_inflight_requests + 8
-    return Threads(intra, settings.inter_threads, workers)
+    return Threads(intra, inter, workers)
 
 
 class NewsmtServer:

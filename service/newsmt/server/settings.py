@@ -57,13 +57,16 @@ class Settings:
     device: str = _setting("cpu", '"cpu" or "cuda".')
     intra_threads: int = _setting(
         0,
-        "Threads one engine call may use. 0 = the usable CPUs but one (at least 1), split "
-        "among --inter-threads: the CPU left runs gRPC and the pipeline while a call decodes.",
+        "Threads one engine call may use. 0 = the usable CPUs divided among the "
+        "--inter-threads calls (at least 1); with one call, all CPUs but one, which runs gRPC "
+        "and the pipeline while the call decodes.",
     )
     inter_threads: int = _setting(
-        1,
-        "CTranslate2 workers per model. The batcher runs one engine call per model at a time "
-        "(different models run at once), so above 1 this adds memory, not speed.",
+        0,
+        "CTranslate2 engine calls one model runs at once; the batcher keeps that many going, "
+        "on one copy of the weights, each with its own decoding memory (--max-batch-tokens). "
+        "0 = 2 where 2 or more CPUs are usable, else 1 (on 2 CPUs, two calls of one thread "
+        "each: docs/PERFORMANCE.md, (a) and (b)).",
     )
 
     # -- scheduler -------------------------------------------------------------------------
@@ -209,7 +212,7 @@ class Settings:
         need(self.default_timeout > 0, "default_timeout must be > 0")
         need(self.max_connection_age_s >= 0, "max_connection_age_s must be >= 0")
         need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")
-        need(self.intra_threads >= 0 and self.inter_threads >= 1, "thread counts must be positive")
+        need(self.intra_threads >= 0 and self.inter_threads >= 0, "thread counts cannot be negative")
         need(self.max_inflight_requests >= 1, "max_inflight_requests must be >= 1")
         need(
             (self.tls_cert is None) == (self.tls_key is None),
