@@ -363,8 +363,9 @@ class Translator:
         The pieces of a text joined are `translate`'s text for it.
 
         The first unit that needs a model goes to the scheduler alone, so that it is not held
-        behind the whole article (an engine runs one call at a time, so nothing is lost by
-        the rest not waiting beside it). As soon as it is out, the rest goes in groups in
+        behind the whole article or batched with it (the rest waiting costs at most that one
+        call's time on an engine's other parallel calls: bench (f) measures the stream's total
+        against unary `Translate`). As soon as it is out, the rest goes in groups in
         document order (`STREAM_GROUPS`, up to `STREAM_IN_FLIGHT` at once), ranked in that
         order, so the scheduler batches them as it does a unary request but serves the earlier
         ones first. Closing the iterator (a cancelled stream) drops the groups not yet

@@ -73,7 +73,8 @@ class Settings:
     max_batch_tokens: int = _setting(
         1536,
         "Tokens per engine call: rows x (longest input + output bound), what decoding holds in "
-        "memory (120-170 KiB each for opus-mt, beam 4: bench/decode_memory.py).",
+        "memory (120-170 KiB each for opus-mt, beam 4: bench/decode_memory.py); each of the "
+        "--inter-threads calls holds its own.",
     )
     max_batch_size: int = _setting(64, "Rows per engine call.")
     max_queue_delay_ms: float = _setting(
