@@ -478,11 +478,35 @@ def test_parallel_workers_keep_one_call_per_item_and_close_cleanly() -> None:
     ctx = RequestContext(timeout=10)
     out = batcher.submit(rows(20), ctx, max_new_tokens=[10] * 20)
     assert out == [list(reversed(r)) for r in rows(20)]
-    assert sorted(row[0] for call in engine.calls for row in call) == sorted(
-        r[0] for r in rows(20)
-    )
+    assert sorted(row[0] for call in engine.calls for row in call) == sorted(r[0] for r in rows(20))
     assert engine.most_at_once == 2
     batcher.close()
     assert all(not t.is_alive() for t in batcher._threads)
     with pytest.raises(Exception, match="shutting down"):
         batcher.submit(rows(1), ctx, max_new_tokens=[10])
+
+
+def test_a_child_context_says_when_its_work_reaches_an_engine_and_is_cancelled_with_its_parent() -> (
+    None
+):
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001))
+    parent = RequestContext(timeout=10, request_id="r1")
+    part = parent.child()
+    assert part.deadline == parent.deadline and part.request_id == "r1"
+    assert part.engine_started is not None and parent.engine_started is None
+    done = threading.Thread(
+        target=lambda: batcher.submit([["a"]], part, max_new_tokens=[5]), daemon=True
+    )
+    done.start()
+    assert part.engine_started.wait(5), "taken into an engine call: the event is set"
+    engine.gate.set()
+    done.join(5)
+    # Cancelling the request cancels its parts, with the request's reason.
+    other = parent.child()
+    parent.cancel()
+    assert other.cancelled and part.cancelled
+    with pytest.raises(Cancelled):
+        other.check()
+    batcher.close()

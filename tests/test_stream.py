@@ -301,6 +301,34 @@ def test_a_stream_sends_its_first_unit_alone_then_batches_the_rest_like_unary(
     assert len(slow.calls) <= len(unary_calls) + 1, (slow.calls, unary_calls)
 
 
+def test_the_rest_of_a_stream_queues_while_its_first_unit_decodes(
+    fresh_server: tuple[NewsmtServer, str],
+) -> None:
+    srv, address = fresh_server
+    batcher = srv.pool.info(EN_RU).batcher
+    assert batcher is not None
+    events: list[StreamEvent] = []
+    with Client(address, timeout=30, retries=0) as client:
+        [unary] = client.translate([ARTICLE], target="ru", source="en")
+        held = Held(srv, EN_RU, free=0)
+        reader = threading.Thread(
+            target=lambda: events.extend(
+                client.translate_stream([ARTICLE], target="ru", source="en")
+            )
+        )
+        reader.start()
+        try:
+            assert held.waiting.wait(10), "the first unit never reached the engine"
+            # The first unit is in its engine call, alone; what follows is already queued
+            # behind it (where a second parallel call could take it), not waiting for it.
+            wait_for(lambda: batcher.queue_depth() > 0, what="the rest of the stream queued")
+            assert held.calls == 1
+        finally:
+            held.release.set()
+            reader.join(30)
+    assert joined(events, 1) == [unary.text]
+
+
 def test_an_error_mid_stream_ends_it_with_a_status(fresh_server: tuple[NewsmtServer, str]) -> None:
     srv, address = fresh_server
     Held(srv, EN_RU, free=1, fail=True)

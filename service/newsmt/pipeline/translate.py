@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -363,9 +364,9 @@ class Translator:
         The pieces of a text joined are `translate`'s text for it.
 
         The first unit that needs a model goes to the scheduler alone, so that it is not held
-        behind the whole article or batched with it (the rest waiting costs at most that one
-        call's time on an engine's other parallel calls: bench (f) measures the stream's total
-        against unary `Translate`). As soon as it is out, the rest goes in groups in
+        behind the whole article or batched with it. As soon as it is in an engine call (or
+        done: a cache hit), so that nothing can join its call but an engine's other parallel
+        calls can start on what follows, the rest goes in groups in
         document order (`STREAM_GROUPS`, up to `STREAM_IN_FLIGHT` at once), ranked in that
         order, so the scheduler batches them as it does a unary request but serves the earlier
         ones first. Closing the iterator (a cancelled stream) drops the groups not yet
@@ -377,11 +378,17 @@ class Translator:
         try:
             futures: list[Future[list[_UnitWork]]] = []
             if groups:
-                lead = pool.submit(self._group, prepared, groups[0], target, ctx, glossary, 0)
+                part = ctx.child()
+                started = part.engine_started
+                assert started is not None
+                lead = pool.submit(self._group, prepared, groups[0], target, part, glossary, 0)
+                lead.add_done_callback(lambda _: started.set())
                 futures = [
                     lead,
                     *(
-                        pool.submit(self._group, prepared, members, target, ctx, glossary, g, lead)
+                        pool.submit(
+                            self._group, prepared, members, target, ctx, glossary, g, started
+                        )
                         for g, members in enumerate(groups[1:], 1)
                     ),
                 ]
@@ -438,14 +445,15 @@ class Translator:
         ctx: RequestContext,
         glossary: Glossary | None,
         rank: int,
-        after: Future[list[_UnitWork]] | None = None,
+        after: threading.Event | None = None,
     ) -> list[_UnitWork]:
         """One submission of a stream: `members` (units of one route) through the cache and
-        the models, its rows ranked `rank` in the scheduler; first, with `after` (the stream's
-        first submission), once that is done, or its error if it failed (the stream raises
-        that one first: its unit comes first)."""
+        the models, its rows ranked `rank` in the scheduler; with `after`, once that is set
+        (the stream's first submission is in an engine call, or over). Should the first one
+        fail, the stream raises its error first: its unit comes first."""
         if after is not None:
-            after.result()
+            remaining = ctx.remaining()
+            after.wait(None if remaining is None else max(0.0, remaining))
         ctx.check()
         first = prepared[members[0][0]]
         return self._units(

@@ -512,6 +512,10 @@ class Batcher:
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
         if call:
+            for item in call:
+                started = item.ticket.ctx.engine_started
+                if started is not None:
+                    started.set()
             self._busy += 1
             if self._queue and self._busy < self.workers:
                 self._cond.notify()  # an idle worker takes the rest
