@@ -128,10 +128,21 @@ def usable_cpus() -> int:
 def engine_threads() -> int:
     """Threads per engine call in `newsmt serve` with its defaults (`plan_threads`): what the
     raw baseline and the one-call-per-request CTranslate2 peer run with."""
+    return engine_plan()[0]
+
+
+def engine_calls() -> int:
+    """Engine calls one model runs at once in `newsmt serve` with its defaults (`plan_threads`):
+    how many calls the raw baseline runs in parallel above batch 1."""
+    return engine_plan()[1]
+
+
+def engine_plan() -> tuple[int, int]:
     from newsmt.server.app import plan_threads
     from newsmt.server.settings import Settings
 
-    return plan_threads(Settings()).intra
+    threads = plan_threads(Settings())
+    return threads.intra, threads.inter
 
 
 def machine_info() -> dict[str, Any]:

@@ -11,6 +11,7 @@ each row really came back with N new tokens. Repeats are interleaved across setu
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class Setup:
     warm_up: bool = False
     #: Intra-op threads (0 = every usable CPU, the comparisons' setting).
     threads: int = 0
+    #: Engine calls running at once (CTranslate2 inter_threads), the rows divided among them.
+    calls: int = 1
 
 
 def _hf_model(path: Any) -> Any:
@@ -103,6 +106,25 @@ def _one_by_one(runners: list[Runner]) -> Runner:
     return run
 
 
+def _at_once(runners: list[Runner]) -> Runner:
+    """Each runner in its own thread, all at once (CTranslate2 releases the GIL)."""
+
+    def run() -> list[int]:
+        lengths: list[list[int]] = [[] for _ in runners]
+
+        def one(i: int) -> None:
+            lengths[i] = runners[i]()
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(runners))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return [n for part in lengths for n in part]
+
+    return run
+
+
 def build_setups(models: dict[str, Models], sentences: list[str], quick: bool) -> list[Setup]:
     import ctranslate2
     import torch
@@ -161,30 +183,60 @@ THREAD_BATCHES = (1, 4, 16)
 
 
 def _thread_setups(mt: Models, pieces: list[list[str]], new: int, cpus: int) -> list[Setup]:
-    """CTranslate2 int8, beam 4, one thread per call against every usable CPU, at the batch
-    sizes the service makes (1 = 16 sentences, one call each): what `--intra-threads 0`
-    (every CPU but one) is chosen on. Nothing to compare on one CPU."""
+    """CTranslate2 int8, beam 4, at the batch sizes the service makes (1 = 16 sentences, one
+    call each): one call at a time with one thread, one call at a time with every usable CPU,
+    and `cpus` calls at once of one thread each, the rows divided among them (the batcher's
+    parallel calls, `--inter-threads`): what the thread defaults are chosen on. Nothing to
+    compare on one CPU."""
     import ctranslate2
 
     if cpus < 2:
         return []
-    translators = {
-        t: ctranslate2.Translator(
-            str(mt.ct2["int8"]), device="cpu", compute_type="int8", intra_threads=t, inter_threads=1
+
+    def translator(threads: int, calls: int) -> Any:
+        return ctranslate2.Translator(
+            str(mt.ct2["int8"]),
+            device="cpu",
+            compute_type="int8",
+            intra_threads=threads,
+            inter_threads=calls,
         )
-        for t in (1, cpus)
+
+    plans = {
+        (1, 1): translator(1, 1),
+        (cpus, 1): translator(cpus, 1),
+        (1, cpus): translator(1, cpus),
     }
     setups = []
     for batch in THREAD_BATCHES:
-        for t, translator in translators.items():
+        for (t, calls), model in plans.items():
             if batch == 1:
-                run = _one_by_one([_ct2_runner(translator, [r], 4, new) for r in cycle(pieces, 16)])
+                singles = [_ct2_runner(model, [r], 4, new) for r in cycle(pieces, 16)]
+                shares = [_one_by_one(singles[k::calls]) for k in range(calls)]
                 rows, note = 16, "16 sentences, one engine call each"
             else:
-                run, rows, note = _ct2_runner(translator, cycle(pieces, batch), 4, new), batch, ""
-            key = f"threads-ctranslate2-int8-beam4-b{batch}-t{t}"
+                part = -(-batch // calls)
+                rows_in = cycle(pieces, batch)
+                shares = [
+                    _ct2_runner(model, rows_in[k : k + part], 4, new) for k in range(0, batch, part)
+                ]
+                rows, note = batch, ""
+            run = shares[0] if len(shares) == 1 else _at_once(shares)
+            key = f"threads-ctranslate2-int8-beam4-b{batch}-t{t}-calls{calls}"
             setups.append(
-                Setup(key, "ctranslate2", "int8", 4, batch, new, run, rows, note, threads=t)
+                Setup(
+                    key,
+                    "ctranslate2",
+                    "int8",
+                    4,
+                    batch,
+                    new,
+                    run,
+                    rows,
+                    note,
+                    threads=t,
+                    calls=calls,
+                )
             )
     return setups
 
@@ -275,6 +327,7 @@ def run(
                 "note": s.note,
                 "settings": s.settings,
                 "threads": s.threads or usable_cpus(),
+                "calls": s.calls,
                 "seconds_runs": [round(x, 4) for x in seconds[s.key]],
                 "seconds": round(median(seconds[s.key]), 4),
                 "tokens_per_s": round(median([tokens / x for x in seconds[s.key]]), 1),

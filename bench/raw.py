@@ -7,17 +7,25 @@ each call sorted by length, max_new_tokens = the largest of its per-sentence bou
 pipeline's `min(max_length, int(2.0 x input tokens) + 10)`), each output cut to what its own
 bound gives it alone (`Engine.content_limit`: one token fewer for opus-mt's forced end token).
 No gRPC, no pipeline, no queue, no waiting for company.
+
+Above batch 1, the engine runs as many calls at once as `newsmt serve` does by default
+(`--inter-threads`, `common.engine_calls`): each batch of B is divided into that many shares,
+as the batcher divides what arrived together among its idle workers, and the calls run from
+that many threads, timed by the wall clock. Batch 1 stays one call at a time: the idle
+latency the service's C = 1 is held to. So best batch / batch 1 is the engine's whole gain
+from concurrency on this machine, batching and parallel calls together.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from common import TRANSLATOR, Models, cycle, engine_threads
+from common import TRANSLATOR, Models, cycle, engine_calls, engine_threads
 
 
 class RawEngine:
@@ -36,7 +44,9 @@ class RawEngine:
             spec,
             models.path,
             demo=models.demo,
-            options=EngineOptions(device="cpu", intra_threads=engine_threads(), inter_threads=1),
+            options=EngineOptions(
+                device="cpu", intra_threads=engine_threads(), inter_threads=engine_calls()
+            ),
             ct2_path=models.ct2[self.compute_type],
             compute_type=self.compute_type,
         )
@@ -49,7 +59,7 @@ class RawEngine:
             "engine": engine.kind,
             "compute_type": self.compute_type,
             "intra_threads": engine_threads(),
-            "inter_threads": 1,
+            "inter_threads": engine_calls(),
             "generation": vars(engine.settings),
             "output_bound": f"min(max_length, int({self.config.output_ratio} x input tokens)"
             f" + {self.config.output_extra})",
@@ -129,24 +139,58 @@ def batcher_groups(chunk: list[int], rows: list[list[str]], bounds: list[int]) -
 
 
 def raw_pass(
-    raw: RawEngine, rows: list[list[str]], bounds: list[int], batch: int, count: int
+    raw: RawEngine,
+    rows: list[list[str]],
+    bounds: list[int],
+    batch: int,
+    count: int,
+    calls_at_once: int | None = None,
 ) -> RawPass:
     """`count` sentences (cycled) in arrival order, in batches of `batch`, each batch run as
-    the batcher runs it: one engine call per group of similar output bounds."""
+    the batcher runs it: divided into `calls_at_once` shares (default: the engine's own
+    parallel calls; 1 at batch 1), each share one engine call per group of similar output
+    bounds, the calls taken in order by `calls_at_once` threads."""
+    workers = calls_at_once or (1 if batch == 1 else raw.engine.parallel_calls)
     sequence = cycle(range(len(rows)), count)
+    share = -(-batch // workers)
+    planned: list[list[int]] = []
+    for k in range(0, len(sequence), batch):
+        chunk = sequence[k : k + batch]
+        for s in range(0, len(chunk), share):
+            planned.extend(batcher_groups(chunk[s : s + share], rows, bounds))
     calls: list[float] = []
     outputs: dict[int, list[str]] = {}
     batch_bound: dict[int, int] = {}
-    for k in range(0, len(sequence), batch):
-        for group in batcher_groups(sequence[k : k + batch], rows, bounds):
+    lock = threading.Lock()
+    pending = iter(planned)
+
+    def work() -> None:
+        while True:
+            with lock:
+                group = next(pending, None)
+            if group is None:
+                return
             group_bounds = [bounds[i] for i in group]
             out, seconds = raw.generate([rows[i] for i in group], group_bounds)
-            calls.append(seconds)
-            for i, tokens in zip(group, out, strict=True):
-                outputs[i] = tokens
-                batch_bound[i] = max(group_bounds)
+            with lock:
+                calls.append(seconds)
+                for i, tokens in zip(group, out, strict=True):
+                    outputs[i] = tokens
+                    batch_bound[i] = max(group_bounds)
+
+    began = time.perf_counter()
+    if workers == 1:
+        work()
+        elapsed = sum(calls)  # engine time only, as before parallel calls
+    else:
+        threads = [threading.Thread(target=work) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
     tokens = sum(bounds[i] for i in sequence)
-    return RawPass(batch, len(sequence), tokens, sum(calls), calls, outputs, batch_bound)
+    return RawPass(batch, len(sequence), tokens, elapsed, calls, outputs, batch_bound)
 
 
 def diagnose(

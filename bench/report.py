@@ -294,7 +294,8 @@ def _peers(d: dict[str, Any]) -> list[str]:
         "`Translate` requests en->ru, closed loop) against three servers of the same model, "
         "interleaved in a rotating order: newsmt; LibreTranslate's way, one CTranslate2 "
         "`translate_batch` per request on the same int8 conversion and engine threads "
-        f"({_peer_threads(d, 'ct2_per_request')}), calls serialised; EasyNMT's way, one "
+        f"({_peer_threads(d, 'ct2_per_request')} per call; one thread is also the faster "
+        "setting for a lone call here, see (a)), calls serialised; EasyNMT's way, one "
         "transformers `generate` per request on the float32 model, calls serialised, on "
         f"{_peer_threads(d, 'transformers_per_request')} threads (PyTorch's default: every "
         "CPU). The peers decode with "
@@ -504,42 +505,48 @@ def _peer_threads(d: dict[str, Any], peer: str) -> Any:
 
 
 def _threads(setups: list[dict[str, Any]]) -> list[str]:
-    """The threads comparison of (a): one thread per engine call against every CPU."""
+    """The threads comparison of (a): one call of one thread, one call of every CPU, and
+    several single-thread calls at once."""
     if not setups:
         return []
-    counts = sorted({r["threads"] for r in setups})
-    by = {(r["batch"], r["threads"]): r for r in setups}
-    few, most = counts[0], counts[-1]
+    by = {(r["batch"], r["threads"], r.get("calls", 1)): r for r in setups}
+    most = max(r["threads"] for r in setups)
+    calls = max(r.get("calls", 1) for r in setups)
     out = [
-        f"**Threads per engine call** (CTranslate2 int8, beam 4, {setups[0]['new_tokens']} new "
-        f"tokens; batch 1 is 16 sentences, one call each): what `--intra-threads 0` is chosen "
-        f"on. The server's default is every usable CPU but one, here {few} thread"
-        f"{'s' if few > 1 else ''}, which leaves a CPU "
-        "for gRPC and the pipeline while a call decodes.",
+        f"**Threads per engine call, and calls at once** (CTranslate2 int8, beam 4, "
+        f"{setups[0]['new_tokens']} new tokens; batch 1 is 16 sentences, one call each): what "
+        "`--intra-threads 0` and `--inter-threads 0` are chosen on. One call of one thread, one "
+        f"call of {most} threads, and {calls} calls of one thread each at once, the batch's "
+        "rows divided among them (what the batcher does with `--inter-threads` "
+        f"{calls}, on one copy of the weights).",
         "",
     ]
     rows = []
     for batch in sorted({r["batch"] for r in setups}):
-        one, all_ = by.get((batch, few)), by.get((batch, most))
+        one, all_ = by.get((batch, 1, 1)), by.get((batch, most, 1))
         if one is None or all_ is None:
             continue
+        parallel = by.get((batch, 1, calls)) if calls > 1 else None
+        runs = [one, all_] + ([parallel] if parallel else [])
         rows.append(
             [
                 batch,
                 f"**{_num(one['tokens_per_s'])}**",
                 f"**{_num(all_['tokens_per_s'])}**",
+                f"**{_num(parallel['tokens_per_s'])}**" if parallel else "-",
                 f"{one['tokens_per_s'] / all_['tokens_per_s']:.2f}x",
-                ", ".join(_num(x, 2) for x in one["seconds_runs"])
-                + " / "
-                + ", ".join(_num(x, 2) for x in all_["seconds_runs"]),
+                f"{parallel['tokens_per_s'] / one['tokens_per_s']:.2f}x" if parallel else "-",
+                " / ".join(", ".join(_num(x, 2) for x in r["seconds_runs"]) for r in runs),
             ]
         )
     out += _table(
         [
             "batch",
-            f"tok/s, {few} thread{'s' if few > 1 else ''}",
-            f"tok/s, {most} threads",
-            f"{few} / {most}",
+            "tok/s, 1 call x 1 thread",
+            f"tok/s, 1 call x {most} threads",
+            f"tok/s, {calls} calls x 1 thread",
+            f"1 thread / {most} threads",
+            f"{calls} calls / 1 call",
             "runs (s)",
         ],
         rows,
@@ -606,7 +613,14 @@ def _service(b: dict[str, Any]) -> list[str]:
             if 16 in raw
             else ""
         )
-        + " tok/s. That is the ceiling for what the service can gain from concurrency.",
+        + " tok/s. That is the ceiling for what the service can gain from concurrency."
+        + (
+            f" Above batch 1 the raw engine runs {b['engine_settings']['inter_threads']} calls "
+            "at once, each batch divided among them, as the server does with its default "
+            "`--inter-threads`; batch 1 is one call at a time, the idle latency C=1 is held to."
+            if b["engine_settings"].get("inter_threads", 1) > 1
+            else ""
+        ),
         "",
     ]
     out += _table(
