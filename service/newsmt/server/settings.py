@@ -213,7 +213,9 @@ class Settings:
         need(self.default_timeout > 0, "default_timeout must be > 0")
         need(self.max_connection_age_s >= 0, "max_connection_age_s must be >= 0")
         need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")
-        need(self.intra_threads >= 0 and self.inter_threads >= 0, "thread counts cannot be negative")
+        need(
+            self.intra_threads >= 0 and self.inter_threads >= 0, "thread counts cannot be negative"
+        )
         need(self.max_inflight_requests >= 1, "max_inflight_requests must be >= 1")
         need(
             (self.tls_cert is None) == (self.tls_key is None),
