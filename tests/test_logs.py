@@ -63,3 +63,19 @@ def test_access_line_has_sizes_and_languages_never_free_text(
     assert bad.languages == "auto->?"  # type: ignore[attr-defined]
     assert bad.response_bytes == 0  # type: ignore[attr-defined]
     assert all("SECRET-SENTINEL" not in r.getMessage() for r in lines)
+
+
+def test_the_start_line_says_how_each_model_runs_its_engine_calls(
+    tmp_path,
+    caplog,  # type: ignore[no-untyped-def]
+) -> None:
+    from newsmt.models.registry import Registry
+
+    from .conftest import running_server
+
+    caplog.set_level(logging.INFO, logger="newsmt.server.app")
+    registry = Registry.load().with_engine("identity")
+    with running_server(registry, model_dir=tmp_path, inter_threads=1, intra_threads=1):
+        pass
+    [start] = [r.getMessage() for r in caplog.records if "loading models" in r.getMessage()]
+    assert "1 engine call(s) at once, 1 thread(s) each" in start

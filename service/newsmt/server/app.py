@@ -222,7 +222,14 @@ class NewsmtServer:
                 self.settings.host.strip("[]"), self.settings.metrics_port
             )
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
-        log.info("listening on %s:%d; loading models", self.settings.host, self.port)
+        log.info(
+            "listening on %s:%d; loading models (per model: %d engine call(s) at once, %d "
+            "thread(s) each)",
+            self.settings.host,
+            self.port,
+            self.threads.inter,
+            self.threads.intra,
+        )
         threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     def _load(self) -> None:
