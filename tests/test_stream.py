@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from newsmt.client import (
     Translation,
 )
 from newsmt.core.context import RequestContext
+from newsmt.core.errors import Internal
 from newsmt.models.registry import Registry
 from newsmt.pipeline.documents import Format, UnitOutput, parse, render
 from newsmt.pipeline.documents.render import piece_spans, render_pieces
@@ -202,9 +204,12 @@ def test_any_segment_list_streams_as_it_translates(
 
 class Held:
     """Wraps a served model's engine: the first `free` calls run, later ones wait for
-    `release`. Counts every call that reached the engine."""
+    `release`, or with `fail`, raise after that many seconds (as a real call takes time).
+    Counts every call that reached the engine."""
 
-    def __init__(self, server: NewsmtServer, model: str, free: int = 1, fail: bool = False) -> None:
+    def __init__(
+        self, server: NewsmtServer, model: str, free: int = 1, fail: float | None = None
+    ) -> None:
         engine = server.pool.info(model).engine
         assert engine is not None
         self.inner = engine.generate
@@ -221,7 +226,8 @@ class Held:
             self.calls += 1
             held = self.calls > self.free
         if held:
-            if self.fail:
+            if self.fail is not None:
+                time.sleep(self.fail)
                 raise RuntimeError("engine failure (test)")
             self.waiting.set()
             self.release.wait(30)
@@ -322,7 +328,7 @@ def test_the_rest_of_a_stream_queues_while_its_first_unit_decodes(
             # The first unit is in its engine call, alone; what follows is already queued
             # behind it (where a second parallel call could take it), not waiting for it.
             wait_for(lambda: batcher.queue_depth() > 0, what="the rest of the stream queued")
-            assert held.calls == 1
+            assert held.calls == 1, held.calls
         finally:
             held.release.set()
             reader.join(30)
@@ -331,7 +337,7 @@ def test_the_rest_of_a_stream_queues_while_its_first_unit_decodes(
 
 def test_an_error_mid_stream_ends_it_with_a_status(fresh_server: tuple[NewsmtServer, str]) -> None:
     srv, address = fresh_server
-    Held(srv, EN_RU, free=1, fail=True)
+    Held(srv, EN_RU, free=1, fail=0.0)
     seen: list[StreamEvent] = []
     with Client(address, timeout=30, retries=0) as client, pytest.raises(NewsmtError) as failed:
         for event in client.translate_stream([ARTICLE], target="ru", source="en"):
@@ -340,6 +346,32 @@ def test_an_error_mid_stream_ends_it_with_a_status(fresh_server: tuple[NewsmtSer
     assert seen and all(isinstance(e, TranslatedUnit) for e in seen)
     # What was sent stays valid: the article's first sentences, as they were.
     assert ARTICLE.startswith("".join(e.text for e in seen if isinstance(e, TranslatedUnit)))
+
+
+def test_a_stream_whose_first_unit_fails_spends_no_engine_time_on_the_rest(
+    tmp_path: Path,
+) -> None:
+    """The pipeline withdraws the rest itself: here no RPC ends to cancel the request's
+    context, which stays live (as for any in-process caller) after the stream raised."""
+    registry = Registry.load().with_engine("identity")
+    # One row per engine call: the rest of the article, left to run, is 29 more calls.
+    with running_server(registry, model_dir=tmp_path, cache_bytes=0, max_batch_size=1) as (
+        srv,
+        _,
+    ):
+        held = Held(srv, EN_RU, free=0, fail=0.05)
+        batcher = srv.pool.info(EN_RU).batcher
+        assert batcher is not None
+        translator = Translator(srv.pool, srv.detector, srv.translator.config)
+        ctx = RequestContext(timeout=30)
+        with pytest.raises(Internal):
+            list(translator.translate_stream([ARTICLE], "en", "ru", ctx))
+        assert not ctx.cancelled
+        wait_for(lambda: batcher.queue_depth() == 0, what="the queue emptied")
+        time.sleep(0.3)  # room for any call still to come to reach the engine
+        # The first unit's call failed and the rest was withdrawn: at most the other parallel
+        # call took a unit before the withdrawal landed.
+        assert held.calls <= 2, held.calls
 
 
 def test_streams_pass_admission(fresh_server: tuple[NewsmtServer, str]) -> None:

@@ -370,7 +370,9 @@ class Translator:
         document order (`STREAM_GROUPS`, up to `STREAM_IN_FLIGHT` at once), ranked in that
         order, so the scheduler batches them as it does a unary request but serves the earlier
         ones first. Closing the iterator (a cancelled stream) drops the groups not yet
-        submitted; the request's cancellation withdraws those queued in the scheduler."""
+        submitted; the request's cancellation withdraws those queued in the scheduler, and so
+        does the first unit's failure, so that the stream ends with that error at no further
+        engine cost."""
         prepared = self._prepare(texts, source, target, fmt, glossary)
         groups = _stream_groups(prepared)
         where = {(p, unit.index): g for g, members in enumerate(groups) for p, unit in members}
@@ -378,16 +380,24 @@ class Translator:
         try:
             futures: list[Future[list[_UnitWork]]] = []
             if groups:
-                part = ctx.child()
+                part, rest = ctx.child(), ctx.child()
                 started = part.engine_started
                 assert started is not None
+
+                def lead_done(lead: Future[list[_UnitWork]]) -> None:
+                    # Should the first unit fail, the rest is withdrawn: the stream ends
+                    # with that unit's error, and no more engine time goes to it.
+                    if lead.exception() is not None:
+                        rest.cancel()
+                    started.set()
+
                 lead = pool.submit(self._group, prepared, groups[0], target, part, glossary, 0)
-                lead.add_done_callback(lambda _: started.set())
+                lead.add_done_callback(lead_done)
                 futures = [
                     lead,
                     *(
                         pool.submit(
-                            self._group, prepared, members, target, ctx, glossary, g, started
+                            self._group, prepared, members, target, rest, glossary, g, started
                         )
                         for g, members in enumerate(groups[1:], 1)
                     ),
@@ -449,8 +459,7 @@ class Translator:
     ) -> list[_UnitWork]:
         """One submission of a stream: `members` (units of one route) through the cache and
         the models, its rows ranked `rank` in the scheduler; with `after`, once that is set
-        (the stream's first submission is in an engine call, or over). Should the first one
-        fail, the stream raises its error first: its unit comes first."""
+        (the stream's first submission is in an engine call, or over)."""
         if after is not None:
             remaining = ctx.remaining()
             after.wait(None if remaining is None else max(0.0, remaining))
