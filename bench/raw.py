@@ -144,13 +144,12 @@ def raw_pass(
     bounds: list[int],
     batch: int,
     count: int,
-    calls_at_once: int | None = None,
 ) -> RawPass:
     """`count` sentences (cycled) in arrival order, in batches of `batch`, each batch run as
-    the batcher runs it: divided into `calls_at_once` shares (default: the engine's own
-    parallel calls; 1 at batch 1), each share one engine call per group of similar output
-    bounds, the calls taken in order by `calls_at_once` threads."""
-    workers = calls_at_once or (1 if batch == 1 else raw.engine.parallel_calls)
+    the batcher runs it: divided into one share per parallel engine call (one at batch 1),
+    each share one engine call per group of similar output bounds, the calls taken in order
+    by that many threads."""
+    workers = 1 if batch == 1 else raw.engine.parallel_calls
     sequence = cycle(range(len(rows)), count)
     share = -(-batch // workers)
     planned: list[list[int]] = []
@@ -178,11 +177,11 @@ def raw_pass(
                     outputs[i] = tokens
                     batch_bound[i] = max(group_bounds)
 
-    began = time.perf_counter()
     if workers == 1:
         work()
         elapsed = sum(calls)  # engine time only, as before parallel calls
     else:
+        began = time.perf_counter()
         threads = [threading.Thread(target=work) for _ in range(workers)]
         for thread in threads:
             thread.start()
