@@ -510,3 +510,79 @@ def test_a_child_context_says_when_its_work_reaches_an_engine_and_is_cancelled_w
     with pytest.raises(Cancelled):
         other.check()
     batcher.close()
+
+
+def submit_spaced(batcher: Batcher, gaps: Sequence[float]) -> list[threading.Thread]:
+    """One single-row request now and one after each gap (seconds), each from its own thread
+    (as gRPC workers submit); returns the threads, started."""
+    threads = []
+    for i, gap in enumerate([0.0, *gaps]):
+        time.sleep(gap)
+        thread = threading.Thread(
+            target=batcher.submit,
+            args=([[f"s{i}", "x"]], RequestContext(timeout=10)),
+            kwargs={"max_new_tokens": [10]},
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def test_a_burst_still_arriving_is_gathered_until_it_pauses() -> None:
+    # Arrivals 10 ms apart keep the batch waiting (quiet 100 ms); a 500 ms pause ends it. (An
+    # engine call takes 0.5 s: the batcher waits for company at most half a call.)
+    engine = RecordingEngine(delay=0.5)
+    batcher = Batcher(engine, BatcherConfig(max_delay=1.0, quiet=0.1, max_batch_tokens=10_000))
+    threads = submit_spaced(batcher, [0.01] * 5 + [0.5] + [0.01] * 2)
+    for thread in threads:
+        thread.join(10)
+    batcher.close()
+    assert [len(call) for call in engine.calls] == [6, 3]
+
+
+def test_a_lone_request_waits_the_quiet_gap_not_the_whole_delay() -> None:
+    engine = RecordingEngine()
+    quick = Batcher(engine, BatcherConfig(max_delay=2.0, quiet=0.01))
+    began = time.monotonic()
+    quick.submit([["a"]], RequestContext(timeout=10), max_new_tokens=[5])
+    assert time.monotonic() - began < 1.0
+    quick.close()
+    # Without a quiet gap the oldest waits all of max_delay, as before.
+    patient = Batcher(RecordingEngine(), BatcherConfig(max_delay=0.3))
+    began = time.monotonic()
+    patient.submit([["a"]], RequestContext(timeout=10), max_new_tokens=[5])
+    assert time.monotonic() - began >= 0.3
+    patient.close()
+
+
+def test_the_quiet_gap_never_holds_the_oldest_past_max_delay() -> None:
+    # Arrivals every 10 ms for 0.6 s, quiet 50 ms: the first call goes at max_delay (0.2 s).
+    engine = RecordingEngine(delay=0.5)
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.2, quiet=0.05, max_batch_tokens=10_000))
+    threads: list[threading.Thread] = []
+    began = time.monotonic()
+    sender = threading.Thread(target=lambda: threads.extend(submit_spaced(batcher, [0.01] * 60)))
+    sender.start()
+    assert engine.entered.wait(5)
+    first = time.monotonic() - began
+    sender.join(10)
+    for thread in threads:
+        thread.join(10)
+    batcher.close()
+    assert first < 0.5, first
+    assert len(engine.calls) >= 2 and len(engine.calls[0]) < 61
+
+
+def test_idle_workers_wait_for_a_full_call_each_before_dividing_the_queue() -> None:
+    # Two idle workers, four rows a call: the batch waits for eight rows, then each worker
+    # takes four. Waiting for one call's worth would have split four rows into two calls of
+    # two, and left the rest for later calls.
+    engine = ParallelEngine(2, delay=0.05)
+    batcher = Batcher(
+        engine, BatcherConfig(max_delay=2.0, quiet=1.0, max_batch_size=4, max_batch_tokens=10_000)
+    )
+    threads = submit_spaced(batcher, [0.02] * 7)
+    for thread in threads:
+        thread.join(10)
+    batcher.close()
+    assert sorted(len(call) for call in engine.calls) == [4, 4]

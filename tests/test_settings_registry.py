@@ -142,3 +142,19 @@ def test_ipv6_listen_address_is_bracketed() -> None:
     assert _listen_address("::", 50051) == "[::]:50051"
     assert _listen_address("[::1]", 1) == "[::1]:1"
     assert _listen_address("0.0.0.0", 2) == "0.0.0.0:2"
+
+
+def test_the_batching_waits_reach_every_model_batcher(tmp_path: Path) -> None:
+    from newsmt.models.registry import Registry
+
+    from .conftest import running_server
+
+    with pytest.raises(SettingsError, match="queue_quiet_ms"):
+        Settings.load({"queue_quiet_ms": 2000}, environ={})
+    registry = Registry.load().with_engine("identity")
+    overrides = {"model_dir": tmp_path, "queue_quiet_ms": 7, "max_queue_delay_ms": 40}
+    with running_server(registry, **overrides) as (srv, _):
+        batcher = srv.pool.info("opus-mt-en-ru").batcher
+        assert batcher is not None
+        assert batcher.config.quiet == pytest.approx(0.007)
+        assert batcher.config.max_delay == pytest.approx(0.040)

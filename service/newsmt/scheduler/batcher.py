@@ -1,8 +1,10 @@
 """Dynamic batching across concurrent requests: one queue per model, and as many worker
 threads as the engine runs calls at once (`Engine.parallel_calls`, CTranslate2's workers).
 
-Requests submit sentences (or summary chunks) as token lists. The worker waits at most
-`max_delay` after the oldest item arrived for more work, takes items in arrival order (at most
+Requests submit sentences (or summary chunks) as token lists. The worker waits for more work
+while it keeps arriving: until none has arrived for `quiet`, the oldest item has waited
+`max_delay`, or the queue fills a call for every idle worker. Then it takes items in arrival
+order (at most
 `max_batch_size`), splits them into engine calls of similar output bound, each call within the
 token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
 what a call holds in memory while it decodes), and runs ONE of those calls: among the calls
@@ -60,6 +62,10 @@ class BatcherConfig:
     #: How long the oldest queued item may wait for company before its batch runs (at most
     #: half the recent engine-call time: a cheap engine does not wait).
     max_delay: float = 0.005
+    #: Within `max_delay`, the batch stops waiting once no new work has arrived for this long:
+    #: a lone request waits just this, while a burst still arriving is gathered whole. None:
+    #: `max_delay` (the oldest item always waits all of it).
+    quiet: float | None = None
     #: Most items (sentences, chunks) queued per model; more are refused with RESOURCE_EXHAUSTED.
     max_queue: int = 2048
     #: A batch runs as one engine call per group of items whose output bounds are within this
@@ -281,6 +287,8 @@ class Batcher:
         self._queue_longest = 0
         self._queue_bound = 0
         self._queue_maxima_stale = False
+        #: When work last arrived (`time.monotonic()`).
+        self._last_arrival = 0.0
         self._cond = threading.Condition()
         self._running = True
         #: Smoothed seconds per engine call: an item that cannot finish in this is dropped.
@@ -365,6 +373,7 @@ class Batcher:
                         rank,
                     )
                 )
+            self._last_arrival = now
             self._queue_longest = max(self._queue_longest, *(len(row) for row in rows))
             self._queue_bound = max(self._queue_bound, *max_new_tokens[: len(rows)])
             self._cond.notify_all()
@@ -462,22 +471,27 @@ class Batcher:
             delay = cfg.max_delay
             if self.stats.engine_calls:
                 delay = min(delay, 0.5 * self._batch_seconds)
-            flush_at = self._queue[0].enqueued + delay
+            quiet = delay if cfg.quiet is None else min(cfg.quiet, delay)
+            latest = self._queue[0].enqueued + delay
             # A wait shorter than a thread switch gathers nobody; it only costs the switch.
-            while delay >= _MIN_WAIT and self._running and not self._budget_full():
-                wait = flush_at - time.monotonic()
+            while quiet >= _MIN_WAIT and self._running and not self._budget_full():
+                # Company still arriving is waited for, until it pauses for `quiet`.
+                wait = min(latest, self._last_arrival + quiet) - time.monotonic()
                 if wait <= 0:
                     break
                 self._cond.wait(wait)
             return self._take()
 
     def _budget_full(self) -> bool:
-        """Does the queue fill an engine call? O(1), but for one pass after a removal."""
+        """Does the queue fill an engine call for every idle worker (each takes its share,
+        `_take`)? O(1), but for one pass after a removal. Caller holds the lock."""
         if self._queue_maxima_stale:
             self._queue_longest = max((len(item.tokens) for item in self._queue), default=0)
             self._queue_bound = max((item.max_new_tokens for item in self._queue), default=0)
             self._queue_maxima_stale = False
-        return budget_full(len(self._queue), self._queue_longest, self._queue_bound, self.config)
+        idle = max(1, self.workers - self._busy)
+        rows = -(-len(self._queue) // idle)
+        return budget_full(rows, self._queue_longest, self._queue_bound, self.config)
 
     def _take(self) -> list[_Item]:
         """Pop the next batch in arrival order, dropping dead items, and choose its one engine

@@ -121,6 +121,7 @@ class NewsmtServer:
                 max_batch_tokens=settings.max_batch_tokens,
                 max_batch_size=settings.max_batch_size,
                 max_delay=settings.max_queue_delay_ms / 1000,
+                quiet=settings.queue_quiet_ms / 1000,
                 max_queue=settings.max_queue,
             ),
             engine_options=EngineOptions(

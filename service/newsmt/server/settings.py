@@ -78,7 +78,16 @@ class Settings:
     )
     max_batch_size: int = _setting(64, "Rows per engine call.")
     max_queue_delay_ms: float = _setting(
-        5.0, "Longest time, in ms, the oldest queued sentence waits for more to batch with."
+        50.0,
+        "Longest time, in ms, the oldest queued sentence waits for more to batch with (never "
+        "more than half a recent engine call). It waits that long only while more keeps "
+        "arriving: see --queue-quiet-ms.",
+    )
+    queue_quiet_ms: float = _setting(
+        10.0,
+        "A batch stops waiting for more once none has arrived for this many ms: a lone "
+        "request waits just this, while a burst still arriving is gathered into shared engine "
+        "calls, up to --max-queue-delay-ms. Set it to --max-queue-delay-ms to always wait that.",
     )
     max_queue: int = _setting(
         2048, "Sentences or chunks queued per model before new work gets RESOURCE_EXHAUSTED."
@@ -202,6 +211,7 @@ class Settings:
         need(self.max_batch_size >= 1, "max_batch_size must be >= 1")
         need(self.max_queue >= 1, "max_queue must be >= 1")
         need(0 <= self.max_queue_delay_ms <= 1000, "max_queue_delay_ms must be 0..1000")
+        need(0 <= self.queue_quiet_ms <= 1000, "queue_quiet_ms must be 0..1000")
         need(self.cache_bytes >= 0, "cache_bytes must be >= 0 (0 turns the cache off)")
         need(self.max_sentence_tokens >= 8, "max_sentence_tokens must be >= 8")
         need(self.max_segments >= 1, "max_segments must be >= 1")
