@@ -128,13 +128,24 @@ class RawPass:
     batch_bound: dict[int, int]
 
 
-def batcher_groups(chunk: list[int], rows: list[list[str]], bounds: list[int]) -> list[list[int]]:
+def batcher_groups(
+    chunk: list[int], rows: list[list[str]], bounds: list[int], budget: int | None = None
+) -> list[list[int]]:
     """How the batcher splits one batch into engine calls (by output bound), using its own
-    code with the server's default config."""
-    from newsmt.scheduler.batcher import BatcherConfig, group_by_bound
+    code with the server's default config; with `budget`, each call also within that token
+    budget (`plan_calls`, as the server's `--max-batch-tokens`), the rows a call cannot hold
+    going to later calls."""
+    from newsmt.scheduler.batcher import BatcherConfig, group_by_bound, plan_calls
 
     items = [SimpleNamespace(i=i, tokens=rows[i], max_new_tokens=bounds[i]) for i in chunk]
-    groups = group_by_bound(items, BatcherConfig().max_bound_spread)
+    if budget is None:
+        groups = group_by_bound(items, BatcherConfig().max_bound_spread)
+    else:
+        config = BatcherConfig(max_batch_tokens=budget)
+        groups = []
+        while items:
+            calls, items = plan_calls(items, config)
+            groups.extend(calls)
     return [[item.i for item in group] for group in groups]
 
 
@@ -144,11 +155,12 @@ def raw_pass(
     bounds: list[int],
     batch: int,
     count: int,
+    budget: int | None = None,
 ) -> RawPass:
     """`count` sentences (cycled) in arrival order, in batches of `batch`, each batch run as
     the batcher runs it: divided into one share per parallel engine call (one at batch 1),
-    each share one engine call per group of similar output bounds, the calls taken in order
-    by that many threads."""
+    each share one engine call per group of similar output bounds (with `budget`, each call
+    also within that token budget), the calls taken in order by that many threads."""
     workers = 1 if batch == 1 else raw.engine.parallel_calls
     sequence = cycle(range(len(rows)), count)
     share = -(-batch // workers)
@@ -156,7 +168,7 @@ def raw_pass(
     for k in range(0, len(sequence), batch):
         chunk = sequence[k : k + batch]
         for s in range(0, len(chunk), share):
-            planned.extend(batcher_groups(chunk[s : s + share], rows, bounds))
+            planned.extend(batcher_groups(chunk[s : s + share], rows, bounds, budget))
     calls: list[float] = []
     outputs: dict[int, list[str]] = {}
     batch_bound: dict[int, int] = {}

@@ -187,7 +187,53 @@ def gain_shares(service: dict[str, Any], concurrency: int, batch: int) -> list[f
     return [(c / one) / (b / b1) for one, c, b1, b in zip(svc1, svcc, raw1, rawb, strict=False)]
 
 
+def budgeted_shares(service: dict[str, Any], concurrency: int = 16) -> list[float]:
+    """As `gain_shares`, against raw batch `concurrency` run under the server's token budget
+    (`raw_budgeted`, run right after the unbudgeted pass of each repeat)."""
+    budgeted = service.get("raw_budgeted")
+    if not budgeted or budgeted["batch"] != concurrency:
+        return []
+    raw = {r["batch"]: r for r in service["raw"]}
+    svc = {r["concurrency"]: r for r in service["service"]}
+    if 1 not in raw or not all(k in svc for k in (1, concurrency)):
+        return []
+    raw1 = [raw[1]["sentences_per_pass"] / s for s in raw[1]["seconds_runs"]]
+    rawb = [budgeted["sentences_per_pass"] / s for s in budgeted["seconds_runs"]]
+    svc1 = [run["requests"] / run["seconds"] for run in svc[1]["runs"]]
+    svcc = [run["requests"] / run["seconds"] for run in svc[concurrency]["runs"]]
+    return [(c / one) / (b / b1) for one, c, b1, b in zip(svc1, svcc, raw1, rawb, strict=False)]
+
+
 # -- markdown --------------------------------------------------------------------------------
+
+
+def _budgeted(b: dict[str, Any]) -> list[str]:
+    """What the server's memory budget costs the raw engine at the C=16 target's batch, and
+    the service's gain measured against that budget-bound gain (a diagnosis, not a target)."""
+    budgeted = b.get("raw_budgeted")
+    raw = {r["batch"]: r for r in b["raw"]}
+    if not budgeted or budgeted["batch"] not in raw or 1 not in raw:
+        return []
+    batch = budgeted["batch"]
+    free = raw[batch]
+    shares = budgeted_shares(b, batch)
+    gain = budgeted["tokens_per_s"] / raw[1]["tokens_per_s"]
+    return [
+        f"The raw rows above ignore the server's memory budget (`--max-batch-tokens` "
+        f"{budgeted['budget']}: rows x (longest input + largest bound) per engine call). Under "
+        f"it, raw batch {batch} makes {budgeted['calls_per_pass']} engine calls a pass instead "
+        f"of {budgeted['unbudgeted_calls_per_pass']}, and **{budgeted['sentences_per_s']:.3f}**"
+        f" sentences/s ({', '.join(_num(x, 1) for x in budgeted['seconds_runs'])} s): "
+        f"{budgeted['tokens_per_s'] / free['tokens_per_s']:.2f}x batch {batch} without it, a "
+        f"gain over batch 1 of {gain:.2f}x. The service's C={batch} / C=1 gain over that "
+        f"budget-bound gain, each repeat's runs against each other: "
+        + (", ".join(f"{x:.2f}" for x in shares) if shares else "n/a")
+        + (f" (median **{median(shares):.2f}**)" if shares else "")
+        + f". So the C={batch} target's share is the product of two factors: what the "
+        f"memory budget leaves of the raw engine's gain ({gain / (free['tokens_per_s'] / raw[1]['tokens_per_s']):.2f}), "
+        "and what the scheduling reaches of the budget-bound gain (the figures just given).",
+        "",
+    ]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -622,6 +668,7 @@ def _service(b: dict[str, Any]) -> list[str]:
             else ""
         ),
         "",
+        *_budgeted(b),
     ]
     out += _table(
         [
