@@ -4,12 +4,12 @@ threads as the engine runs calls at once (`Engine.parallel_calls`, CTranslate2's
 Requests submit sentences (or summary chunks) as token lists. The worker waits for more work
 while it keeps arriving: until none has arrived for `quiet`, the oldest item has waited
 `max_delay`, or the queue fills a call for every idle worker. Then it takes items in arrival
-order (at most
-`max_batch_size`), splits them into engine calls of similar output bound, each call within the
-token budget (`max_batch_tokens`, counted as rows x (longest input + largest output bound):
-what a call holds in memory while it decodes), and runs ONE of those calls: among the calls
-holding the oldest work, the one with the lowest-ranked row (a stream's earlier units rank
-lower than its later ones; everything else ranks 0), shortest bound first (`next_call`). Everything else goes back to the front
+order (at most `max_batch_size`), splits them into engine calls of similar output bound, each
+call within the token budget (`max_batch_tokens`, counted as rows x (longest input + largest
+output bound): what a call holds in memory while it decodes), and runs ONE of those calls:
+among the calls holding the oldest work, the one with the lowest-ranked row (a stream's
+earlier units rank lower than its later ones; everything else ranks 0), shortest bound first
+(`next_call`). Everything else goes back to the front
 of the queue and is planned again after the call, together with what arrived meanwhile: under
 load, a request that comes back while a call decodes joins the next call of its length instead
 of waiting for a whole pre-planned batch to drain. Each call's rows are sorted by length to
