@@ -166,13 +166,18 @@ def raw_gain(service: dict[str, Any], most: int) -> tuple[int, float] | None:
     return best["batch"], best["tokens_per_s"] / raw[1]["tokens_per_s"]
 
 
-def gain_shares(service: dict[str, Any], concurrency: int, batch: int) -> list[float]:
+def gain_shares(
+    service: dict[str, Any], concurrency: int, batch: int, against: dict[str, Any] | None = None
+) -> list[float]:
     """Per repeat: the service's gain (C=`concurrency` / C=1) over the raw engine's (B=`batch`
     / B=1), each from that repeat's own runs. C=1 and B=1 run paired sentence by sentence, and
     C=16 right after B=16, so each repeat's four runs share one stretch of the machine; the
     median of these is steadier than a ratio of medians taken from different stretches. Each
-    pair of runs carries the same sentences, so a ratio of sentences/s is one of tok/s."""
+    pair of runs carries the same sentences, so a ratio of sentences/s is one of tok/s.
+    `against`: another raw row of batch B to take instead (`raw_budgeted`)."""
     raw = {r["batch"]: r for r in service["raw"]}
+    if against is not None:
+        raw[batch] = against
     svc = {r["concurrency"]: r for r in service["service"]}
     if not all(k in raw for k in (1, batch)) or not all(k in svc for k in (1, concurrency)):
         return []
@@ -182,23 +187,6 @@ def gain_shares(service: dict[str, Any], concurrency: int, batch: int) -> list[f
 
     raw1 = rates(raw[1]["sentences_per_pass"], raw[1]["seconds_runs"])
     rawb = rates(raw[batch]["sentences_per_pass"], raw[batch]["seconds_runs"])
-    svc1 = [run["requests"] / run["seconds"] for run in svc[1]["runs"]]
-    svcc = [run["requests"] / run["seconds"] for run in svc[concurrency]["runs"]]
-    return [(c / one) / (b / b1) for one, c, b1, b in zip(svc1, svcc, raw1, rawb, strict=False)]
-
-
-def budgeted_shares(service: dict[str, Any], concurrency: int = 16) -> list[float]:
-    """As `gain_shares`, against raw batch `concurrency` run under the server's token budget
-    (`raw_budgeted`, run right after the unbudgeted pass of each repeat)."""
-    budgeted = service.get("raw_budgeted")
-    if not budgeted or budgeted["batch"] != concurrency:
-        return []
-    raw = {r["batch"]: r for r in service["raw"]}
-    svc = {r["concurrency"]: r for r in service["service"]}
-    if 1 not in raw or not all(k in svc for k in (1, concurrency)):
-        return []
-    raw1 = [raw[1]["sentences_per_pass"] / s for s in raw[1]["seconds_runs"]]
-    rawb = [budgeted["sentences_per_pass"] / s for s in budgeted["seconds_runs"]]
     svc1 = [run["requests"] / run["seconds"] for run in svc[1]["runs"]]
     svcc = [run["requests"] / run["seconds"] for run in svc[concurrency]["runs"]]
     return [(c / one) / (b / b1) for one, c, b1, b in zip(svc1, svcc, raw1, rawb, strict=False)]
@@ -216,22 +204,23 @@ def _budgeted(b: dict[str, Any]) -> list[str]:
         return []
     batch = budgeted["batch"]
     free = raw[batch]
-    shares = budgeted_shares(b, batch)
+    shares = gain_shares(b, batch, batch, budgeted)
     gain = budgeted["tokens_per_s"] / raw[1]["tokens_per_s"]
+    left = budgeted["tokens_per_s"] / free["tokens_per_s"]
     return [
         f"The raw rows above ignore the server's memory budget (`--max-batch-tokens` "
         f"{budgeted['budget']}: rows x (longest input + largest bound) per engine call). Under "
         f"it, raw batch {batch} makes {budgeted['calls_per_pass']} engine calls a pass instead "
         f"of {budgeted['unbudgeted_calls_per_pass']}, and **{budgeted['sentences_per_s']:.3f}**"
         f" sentences/s ({', '.join(_num(x, 1) for x in budgeted['seconds_runs'])} s): "
-        f"{budgeted['tokens_per_s'] / free['tokens_per_s']:.2f}x batch {batch} without it, a "
+        f"{left:.2f}x batch {batch} without it, a "
         f"gain over batch 1 of {gain:.2f}x. The service's C={batch} / C=1 gain over that "
         f"budget-bound gain, each repeat's runs against each other: "
         + (", ".join(f"{x:.2f}" for x in shares) if shares else "n/a")
         + (f" (median **{median(shares):.2f}**)" if shares else "")
         + f". So the C={batch} target's share is the product of two factors: what the "
-        f"memory budget leaves of the raw engine's gain ({gain / (free['tokens_per_s'] / raw[1]['tokens_per_s']):.2f}), "
-        "and what the scheduling reaches of the budget-bound gain (the figures just given).",
+        f"memory budget leaves of the raw engine's gain ({left:.2f}), and what the scheduling "
+        "reaches of the budget-bound gain (the figures just given).",
         "",
     ]
 
