@@ -181,6 +181,31 @@ def test_graceful_shutdown_under_load(tmp_path: Path) -> None:
             assert not stopper.is_alive() and time.monotonic() - started < 10
 
 
+def test_a_drained_call_still_gets_its_response(tmp_path: Path) -> None:
+    """Admission counts a call out when its handler ends, before gRPC has sent the response.
+    The drain must not cancel the calls it waited for in that gap (CI saw UNAVAILABLE:
+    "Cancelling all calls" on the last of six drained calls)."""
+    registry = Registry.load().with_engine("identity")
+    with running_server(registry, model_dir=tmp_path, shutdown_grace=10) as (server, address):
+        gate = Gated(server, "opus-mt-en-ru")
+        left = threading.Event()
+
+        def slow_exit(method: str, code: str, seconds: float) -> None:
+            # Runs after admission is left and before the handler returns: widens the gap.
+            if method.endswith("/Translate"):
+                left.set()
+                time.sleep(0.3)
+
+        server.gate.observers.append(slow_exit)
+        with Client(address, timeout=20, retries=0) as client, ThreadPoolExecutor(2) as pool:
+            call = pool.submit(client.translate, ["last one."], source="en", target="ru")
+            assert gate.entered.wait(5)
+            gate.open.set()
+            assert left.wait(5)
+            server.stop(grace=10)
+            assert call.result(timeout=10)[0].text == "last one."
+
+
 def test_grace_runs_out_and_calls_end_within_their_deadline(tmp_path: Path) -> None:
     registry = Registry.load().with_engine("identity")
     with running_server(registry, model_dir=tmp_path) as (server, address):

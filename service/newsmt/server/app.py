@@ -281,7 +281,10 @@ class NewsmtServer:
             for ctx in list(self.gate.live):
                 ctx.cancel(stopping)
             self.admission.wait_idle(1.0)
-        self.grpc_server.stop(0).wait()
+        # Admission counts a call out when its handler ends, before gRPC has sent the response
+        # (or the status of a call ended above): the calls waited for get a moment to leave.
+        # stop(0) here cut them with UNAVAILABLE "Cancelling all calls".
+        self.grpc_server.stop(_RESPONSE_FLUSH_S).wait()
         self.pool.close(timeout=1.0)
         self.metrics.close()
         self._stage_pool.shutdown(wait=False, cancel_futures=True)
@@ -289,6 +292,11 @@ class NewsmtServer:
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return bool(self.grpc_server.wait_for_termination(timeout))
+
+
+# How long a drained server waits for the last responses to leave before it cancels what is
+# still open (a health Watch stream, say); writing a response takes milliseconds.
+_RESPONSE_FLUSH_S = 1.0
 
 
 def _connection_age(settings: Settings) -> list[tuple[str, int]]:
