@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import threading
 import unicodedata
+import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from newsmt.core import languages
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument
+from newsmt.engines.base import Engine
 from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.models.registry import ModelSpec
 from newsmt.pipeline.cache import (
@@ -186,6 +188,10 @@ class Translator:
         #: Shared by every caller of this translator (Translate, streams, ProcessArticle and
         #: Summarize's translation hops). None or max_bytes=0: no caching.
         self.cache = cache if cache is not None and cache.enabled else None
+        #: KeyMakers by (engines, aligned, source, target), each with weak references to the
+        #: engines it was made for (`_key_maker`).
+        self._makers: dict[tuple[object, ...], tuple[tuple[weakref.ref[Engine], ...], KeyMaker]]
+        self._makers = {}
 
     def route(self, source: str, target: str) -> list[ModelSpec]:
         """The models from `source` to `target`: none, one, or two through English."""
@@ -501,7 +507,7 @@ class Translator:
         if self.cache is None:
             works = self._run_hops(inputs, models, ctx, aligned, rank=rank)
         else:
-            maker = KeyMaker([self._cache_hop(m, aligned) for m in models], source, target)
+            maker = self._key_maker(models, source, target, aligned)
             keys = [
                 maker.key(text, _glossary_entries(unit, glossary))
                 for unit, text in zip(units, inputs, strict=True)
@@ -592,6 +598,30 @@ class Translator:
                 if key not in settled:
                     cache.abandon(key)
         return follow
+
+    def _key_maker(
+        self, models: Sequence[ServedModel], source: str, target: str, aligned: bool
+    ) -> KeyMaker:
+        """The KeyMaker of a route, made once while its engines stay loaded. Every input of a
+        hop's record (identity, calibration threshold, engine settings) is set when the engine
+        is, and this translator's config never changes: the same engine objects mean the same
+        record. Weak references, checked on every use, make a reloaded model (a new engine
+        object, even at a reused address) a miss here and keep no unloaded engine alive."""
+        engines: list[Engine] = []
+        for model in models:
+            assert model.engine is not None  # a served (READY) model
+            engines.append(model.engine)
+        memo = (*(id(e) for e in engines), aligned, source, target)
+        found = self._makers.get(memo)
+        if found is not None and all(
+            ref() is engine for ref, engine in zip(found[0], engines, strict=True)
+        ):
+            return found[1]
+        maker = KeyMaker([self._cache_hop(m, aligned) for m in models], source, target)
+        if len(self._makers) >= _MAX_KEY_MAKERS:
+            self._makers.clear()  # routes x languages x aligned: reached only by reloads
+        self._makers[memo] = (tuple(weakref.ref(e) for e in engines), maker)
+        return maker
 
     def _cache_hop(self, model: ServedModel, aligned: bool) -> Hop:
         engine = model.engine
@@ -816,6 +846,10 @@ def _stream_groups(prepared: Sequence[_Prepared]) -> list[list[tuple[int, Unit]]
                 current = route
             groups[-1].append((p, unit))
     return groups
+
+
+#: Bound on `Translator._makers`: far above what the served routes need.
+_MAX_KEY_MAKERS = 256
 
 
 @functools.cache
