@@ -10,6 +10,8 @@ from newsmt.server.app import plan_threads
 from newsmt.server.cpu import cgroup_cpu_quota, usable_cpus
 from newsmt.server.settings import Settings, SettingsError
 
+from .conftest import running_server
+
 
 def test_precedence_flags_env_file_defaults(tmp_path: Path) -> None:
     config = tmp_path / "newsmt.toml"
@@ -145,10 +147,6 @@ def test_ipv6_listen_address_is_bracketed() -> None:
 
 
 def test_the_batching_waits_reach_every_model_batcher(tmp_path: Path) -> None:
-    from newsmt.models.registry import Registry
-
-    from .conftest import running_server
-
     with pytest.raises(SettingsError, match="queue_quiet_ms"):
         Settings.load({"queue_quiet_ms": 2000}, environ={})
     registry = Registry.load().with_engine("identity")
