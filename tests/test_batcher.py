@@ -295,6 +295,28 @@ def test_many_timeouts_leave_no_state_behind() -> None:
     batcher.close()
 
 
+class _ExpiresOnTheWay(RequestContext):
+    """Live when first checked, past its deadline at every later look."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=60)
+        self.looks = 0
+
+    def remaining(self) -> float | None:
+        self.looks += 1
+        return 1.0 if self.looks == 1 else -0.001
+
+
+def test_a_deadline_passing_on_the_way_in_is_deadline_exceeded_not_overload() -> None:
+    """Seen in the suite: a 1 ms request whose deadline passed between its first check and
+    the late-work test got Overloaded ("0s behind; 0s left") from an empty queue."""
+    batcher = Batcher(RecordingEngine(), BatcherConfig())
+    with pytest.raises(DeadlineExceeded):
+        batcher.submit(rows(2), _ExpiresOnTheWay(), max_new_tokens=[5] * 2)
+    assert batcher.stats.rejected_late == 0 and batcher.queue_depth() == 0
+    batcher.close()
+
+
 def test_long_output_bounds_do_not_hold_short_ones_hostage() -> None:
     engine = RecordingEngine()
     engine.gate.clear()

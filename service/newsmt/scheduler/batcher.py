@@ -9,11 +9,11 @@ call within the token budget (`max_batch_tokens`, counted as rows x (longest inp
 output bound): what a call holds in memory while it decodes), and runs ONE of those calls:
 among the calls holding the oldest work, the one with the lowest-ranked row (a stream's
 earlier units rank lower than its later ones; everything else ranks 0), shortest bound first
-(`next_call`). Everything else goes back to the front
-of the queue and is planned again after the call, together with what arrived meanwhile: under
-load, a request that comes back while a call decodes joins the next call of its length instead
-of waiting for a whole pre-planned batch to drain. Each call's rows are sorted by length to
-limit padding, and each result is routed back to its request, in order.
+(`next_call`). Everything else goes back to the front of the queue and is planned again
+after the call, together with what arrived meanwhile: under load, a request that comes back
+while a call decodes joins the next call of its length instead of waiting for a whole
+pre-planned batch to drain. Each call's rows are sorted by length to limit padding, and each
+result is routed back to its request, in order.
 
 With several workers, a worker that takes work while others are idle takes only its share of
 the queue (the queue divided among the idle workers), so that what arrived together decodes in
@@ -351,6 +351,10 @@ class Batcher:
                 )
             wait = self._expected_wait_locked()
             remaining = ctx.remaining()
+            if remaining is not None and remaining <= 0:
+                # Passed since ctx.check() above: the request's own deadline, not an overload
+                # (which would read "0s behind; 0s left", with an empty queue).
+                raise DeadlineExceeded()
             if remaining is not None and wait > remaining:
                 # Queueing it would only spend engine time on an answer nobody waits for, and
                 # hold the caller until its deadline: say so now, while it can go elsewhere.
