@@ -169,7 +169,7 @@ def test_random_html_keeps_every_tag_under_scrambling(source: str) -> None:
     before = html_tags(source)
     doc = parse(source, "html", "en")
     for engine in (scrambled, scrambled_unaligned, crossing):
-        rendered, applied, missed, _ = translate(doc, engine, TERMS)
+        rendered, applied, _, _ = translate(doc, engine, TERMS)
         after = html_tags(rendered.text)
         assert after.tags == before.tags
         assert after.links == before.links
@@ -179,7 +179,6 @@ def test_random_html_keeps_every_tag_under_scrambling(source: str) -> None:
             assert after.paths == before.paths
         for term in applied:
             assert term_present(TERMS, term, rendered.text)
-        assert not set(applied) & set(missed)
 
 
 # -- Markdown -----------------------------------------------------------------------------------
@@ -291,24 +290,28 @@ def test_random_markdown_round_trips_exactly(source: str, with_terms: bool) -> N
 # Found by this test: the image's "](c.png)" lies after the unit, and the "</b>" placed at the
 # unit's end went inside the image's label.
 @example("The\n\n<b>The</b> ![The](c.png)\n\n[ref]: https://ex.com/ref\n")
+# Found by this test with emphasis compared under the fallback too: a code span moved out of
+# the output at its very end left its space behind, inside emphasis closed after the unit
+# ("*THE *").
+@example("The\n\n`The` *The*\n\n[ref]: https://ex.com/ref\n")
 def test_random_markdown_keeps_its_markup_under_scrambling(source: str) -> None:
     before = markdown_marks(source)
     doc = parse(source, "markdown", "en")
     for engine in (scrambled, scrambled_unaligned, crossing):
         rendered, applied, _, finals = translate(doc, engine, TERMS)
         # Emphasis needs a word to sit on and a non-word next to it. It keeps both wherever
-        # the alignment placed it; a fallback placement (or a repair through a degenerate
-        # alignment that shrank a unit to fewer words than it has marks) may leave a delimiter
-        # pair with no word between them, and two sentences with no space between them may
-        # glue a closing "_" to the next word: Markdown then reads them differently. The
-        # delimiters are still all there; links, images, code and blocks are always intact.
+        # its markup was placed, by the alignment or by the fallback; only a unit shrunk to
+        # fewer words than it has marks (a repair through a degenerate alignment) may leave a
+        # delimiter pair with no word between them, and two sentences with no space between
+        # them may glue a closing "_" to the next word: Markdown then reads them differently.
+        # The delimiters are still all there; links, images, code and blocks are always intact.
         shrunk = any(
             len(final.split()) < len(unit.text.split())
             for unit, (final, _) in zip(doc.units, finals, strict=True)
         )
         glued = any(a.source_end == b.source_start for a, b in itertools.pairwise(doc.units))
         expected, after = before, markdown_marks(rendered.text)
-        if shrunk or glued or rendered.markup_degraded:
+        if shrunk or glued:
             expected, after = _without_emphasis(expected), _without_emphasis(after)
         assert after == expected
         for term in applied:

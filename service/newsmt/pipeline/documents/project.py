@@ -18,6 +18,7 @@ translation lost is inserted at its relative position, so that no tag is ever dr
 from __future__ import annotations
 
 import bisect
+import enum
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -320,9 +321,17 @@ def _emit_text(text: _Text, x: int, y: int, escape: Escape) -> str:
     for o in text.occurrences:
         if o.start < at or o.end > y:
             continue
-        if o.start > at:
-            parts.append(escape(text.out[at : o.start], at == 0))
         markup = o.span.markup
+        before = o.start
+        if (
+            markup == ""
+            and o.end == len(text.out)
+            and before > at
+            and text.out[before - 1].isspace()
+        ):
+            before -= 1  # text taken out at the very end: with the space before it
+        if before > at:
+            parts.append(escape(text.out[at:before], at == 0))
         parts.append(
             markup if markup is not None else escape(text.out[o.start : o.end], o.start == 0)
         )
@@ -354,19 +363,7 @@ def _fallback(
     it onto no words: its text is taken out of the output and the atom goes, like a lost one,
     where its source word maps to."""
     n = len(out)
-    tags: list[_Event] = []
-    for i, m in enumerate(unit.marks):
-        s, e = _trim(unit.text, m.start, m.end)
-        has_text = i if s < e else -1
-        if m.open:
-            tags.append(_Event(m.open_at, m.start, True, markup_of(m.open, m.open_at), 0, has_text))
-        if m.close:
-            tags.append(
-                _Event(m.close_at, m.end, False, markup_of(m.close, m.close_at), 0, has_text)
-            )
-    for v in unit.voids:
-        tags.append(_Event(v.source_at, v.at, False, markup_of(v.markup, v.source_at), 0, -1))
-    tags.sort(key=lambda t: t.order)
+    tags = _tag_events(unit, markup_of)
     text = _Text(out, found)
     place = _word_map(unit, text)
     free = _positions(tags, text, place, [n] * len(tags), [])
@@ -379,14 +376,21 @@ def _fallback(
         before, after = max(free[:k], default=0), min(free[k:], default=n)
         if before <= o.start and o.end <= after and (not anchors or anchors[-1].end <= o.start):
             events.append(
-                _Event(o.span.source_at, o.span.start, False, o.span.markup or "", 2, len(anchors))
+                _Event(
+                    o.span.source_at,
+                    o.span.start,
+                    False,
+                    o.span.markup or "",
+                    _Kind.ANCHOR,
+                    len(anchors),
+                )
             )
             anchors.append(o)
         else:
             hidden.append(_Occurrence(o.start, o.end, replace(o.span, markup="")))
             missing = [*missing, o.span]
     for p in missing:
-        events.append(_Event(p.source_at, p.start, False, p.markup or "", 1, -1))
+        events.append(_Event(p.source_at, p.start, False, p.markup or "", _Kind.LOST, -1))
     events.sort(key=lambda t: t.order)
     if hidden:
         kept = [o for o in found if o.span.kind != "code" or o in anchors]
@@ -396,14 +400,14 @@ def _fallback(
     upper = [n] * len(events)
     bound = n
     for k in range(len(events) - 1, -1, -1):
-        if events[k].kind == 2:
+        if events[k].kind is _Kind.ANCHOR:
             bound = anchors[events[k].index].start
         upper[k] = bound
     parts: list[str] = []
     positions = _positions(events, text, place, upper, anchors)
     at = 0
     for event, q in zip(events, positions, strict=True):
-        if event.kind == 2:
+        if event.kind is _Kind.ANCHOR:
             anchor = anchors[event.index]
             parts.append(_emit_text(text, at, anchor.start, escape))
             parts.append(event.markup)
@@ -412,7 +416,7 @@ def _fallback(
         if q > at:
             parts.append(_emit_text(text, at, q, escape))
             at = q
-        if event.kind == 1:  # a lost inline element comes back as a word of its own
+        if event.kind is _Kind.LOST:  # a lost inline element comes back as a word of its own
             before_space = " " if q > 0 and not out[q - 1].isspace() else ""
             after_space = " " if q < n and not out[q].isspace() else ""
             parts.append(before_space + event.markup + after_space)
@@ -421,6 +425,35 @@ def _fallback(
     if n > at:
         parts.append(_emit_text(text, at, n, escape))
     return "".join(parts)
+
+
+def _tag_events(unit: Unit, markup_of: MarkupOf) -> list[_Event]:
+    """The unit's tags (mark opens and closes, voids) in source order."""
+    tags: list[_Event] = []
+    for i, m in enumerate(unit.marks):
+        s, e = _trim(unit.text, m.start, m.end)
+        has_text = i if s < e else -1
+        if m.open:
+            opening = markup_of(m.open, m.open_at)
+            tags.append(_Event(m.open_at, m.start, True, opening, _Kind.TAG, has_text))
+        if m.close:
+            closing = markup_of(m.close, m.close_at)
+            tags.append(_Event(m.close_at, m.end, False, closing, _Kind.TAG, has_text))
+    for v in unit.voids:
+        markup = markup_of(v.markup, v.source_at)
+        tags.append(_Event(v.source_at, v.at, False, markup, _Kind.TAG, -1))
+    tags.sort(key=lambda t: t.order)
+    return tags
+
+
+class _Kind(enum.Enum):
+    """What a fallback event places."""
+
+    TAG = "tag"
+    #: An atom whose text the output lost (or that had to move): inserted as a word.
+    LOST = "lost"
+    #: An atom found where source order puts it: it stays, and the tags keep to its sides.
+    ANCHOR = "anchor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,8 +466,7 @@ class _Event:
     position: int
     opening: bool
     markup: str
-    #: 0 a tag, 1 a lost atom, 2 an anchor.
-    kind: int
+    kind: _Kind
     #: For a tag: the index of its mark if it has text (else -1); for an anchor: its index.
     index: int
 
@@ -472,7 +504,7 @@ def _positions(
     at = 0
     opened: dict[int, int] = {}
     for event, bound in zip(events, upper, strict=True):
-        if event.kind == 2:
+        if event.kind is _Kind.ANCHOR:
             at = anchors[event.index].end
             positions.append(anchors[event.index].start)
             continue
