@@ -66,10 +66,10 @@ class RawEngine:
         }
 
     def bound(self, input_tokens: int) -> int:
-        """The pipeline's max_new_tokens for one sentence (Translator._output_bound)."""
-        cfg = self.config
-        value = int(cfg.output_ratio * input_tokens) + cfg.output_extra
-        return max(1, min(value, self.engine.settings.max_length))
+        """The pipeline's max_new_tokens for one sentence (`hops.output_bound`)."""
+        from newsmt.pipeline.hops import output_bound
+
+        return output_bound(input_tokens, self.engine.settings.max_length, self.config)
 
     def prepare(self, texts: Sequence[str]) -> tuple[list[list[str]], list[int]]:
         from newsmt.pipeline.segment import segment
@@ -86,20 +86,20 @@ class RawEngine:
         return rows, [self.bound(len(r)) for r in rows]
 
     def pipeline_text(self, row: Sequence[str], output: Sequence[str]) -> str:
-        """What the pipeline (Translator._hop) returns for one engine output: a trailing loop
-        cut after its first copy, unless the source itself ends in one, then decoded."""
-        from newsmt.pipeline.runaway import cut_loop
-
-        source = [t for t in row if t not in self.engine.special_tokens]
-        kept = list(output) if cut_loop(source)[1] else cut_loop(output)[0]
-        return self.engine.decode(kept)
+        """What the pipeline returns for one engine output (`hops.read_row`: cut to the row's
+        own content limit, a trailing loop cut after its first copy unless the source itself
+        ends in one, then decoded)."""
+        return self._read(row, output).text
 
     def loop_cut(self, row: Sequence[str], output: Sequence[str]) -> int:
-        """How many tokens the pipeline's loop cut removes from this output."""
-        from newsmt.pipeline.runaway import cut_loop
+        """How many tokens the pipeline's cuts remove from this output."""
+        return len(output) - len(self._read(row, output).tokens)
 
-        source = [t for t in row if t not in self.engine.special_tokens]
-        return 0 if cut_loop(source)[1] else len(output) - len(cut_loop(output)[0])
+    def _read(self, row: Sequence[str], output: Sequence[str]) -> Any:
+        from newsmt.engines.base import Generated
+        from newsmt.pipeline.hops import read_row
+
+        return read_row(self.engine, row, Generated(list(output)), self.bound(len(row)))
 
     def generate(
         self, rows: Sequence[Sequence[str]], bounds: Sequence[int]

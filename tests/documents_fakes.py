@@ -17,11 +17,12 @@ from newsmt.pipeline.documents import (
     TokenLink,
     UnitOutput,
     diagonal,
-    merge_reports,
+    merge_terms,
     parse,
     render,
 )
 from newsmt.pipeline.documents.finish import finish_unit
+from newsmt.pipeline.documents.finish import terms as terms_in
 from newsmt.pipeline.documents.html import TRANSLATED_ATTRIBUTES, VOID_ELEMENTS
 
 Translator = Callable[[str], tuple[str, tuple[TokenLink, ...] | None]]
@@ -77,7 +78,8 @@ def translate(
     doc: Document, translator: Translator, terms: Glossary | None = None
 ) -> tuple[Rendered, tuple[str, ...], tuple[str, ...], list[tuple[str, tuple[int, ...]]]]:
     """Run every unit through `translator` the way the pipeline will: repair protected spans,
-    apply the glossary, render. Also returns each unit's final text and missing spans."""
+    apply the glossary, render. Also returns each unit's final text and the protected spans
+    put back by position (the alignment could not place them)."""
     outputs: list[UnitOutput | None] = []
     reports = []
     finals: list[tuple[str, tuple[int, ...]]] = []
@@ -87,11 +89,11 @@ def translate(
             finals.append((unit.text, ()))
             continue
         text, alignment = translator(unit.text)
-        done = finish_unit(unit, text, alignment, terms)
+        done = finish_unit(unit, text, alignment, terms_in(unit, terms))
         outputs.append(done.output)
-        reports.append(done)
-        finals.append((done.output[0], done.protected_missing))
-    applied, missed = merge_reports(reports)
+        reports.append((done.applied, done.missed))
+        finals.append((done.output[0], done.inserted))
+    applied, missed = merge_terms(reports)
     return render(doc, outputs), applied, missed, finals
 
 

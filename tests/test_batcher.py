@@ -508,30 +508,81 @@ def test_parallel_workers_keep_one_call_per_item_and_close_cleanly() -> None:
         batcher.submit(rows(1), ctx, max_new_tokens=[10])
 
 
-def test_a_child_context_says_when_its_work_reaches_an_engine_and_is_cancelled_with_its_parent() -> (
-    None
-):
+def test_on_engine_is_called_once_when_a_submission_first_reaches_an_engine() -> None:
     engine = RecordingEngine()
     engine.gate.clear()
     batcher = Batcher(engine, BatcherConfig(max_delay=0.001))
+    reached: list[str] = []
+    entered = threading.Event()
+
+    def hook() -> None:
+        reached.append(threading.current_thread().name)
+        entered.set()
+
+    ctx = RequestContext(timeout=10)
+    done = threading.Thread(
+        target=lambda: batcher.submit_full(
+            [["a"], ["b"], ["c"]], ctx, max_new_tokens=[5] * 3, on_engine=hook
+        ),
+        daemon=True,
+    )
+    done.start()
+    assert entered.wait(5), "taken into an engine call: the hook ran"
+    engine.gate.set()
+    done.join(5)
+    assert not done.is_alive()
+    # Once for the submission, though its rows may take several calls; from a worker thread.
+    assert len(reached) == 1 and reached[0] != threading.current_thread().name
+    batcher.close()
+
+
+def test_on_engine_is_not_called_for_a_submission_withdrawn_in_the_queue() -> None:
+    engine = RecordingEngine()
+    engine.gate.clear()
+    batcher = Batcher(engine, BatcherConfig(max_delay=0.001, max_batch_size=1))
+    busy = threading.Thread(
+        target=lambda: batcher.submit([["first"]], RequestContext(timeout=10), max_new_tokens=[5]),
+        daemon=True,
+    )
+    busy.start()
+    assert engine.entered.wait(5), "the first call never reached the engine"
+    called: list[int] = []
+    queued = RequestContext(timeout=10)
+    failed: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            batcher.submit_full(
+                [["q"]], queued, max_new_tokens=[5], on_engine=lambda: called.append(1)
+            )
+        except BaseException as exc:
+            failed.append(exc)
+
+    waiter = threading.Thread(target=submit, daemon=True)
+    waiter.start()
+    wait_for(lambda: batcher.queue_depth() == 1, what="the second submission queued")
+    queued.cancel()
+    waiter.join(5)
+    assert not waiter.is_alive() and isinstance(failed[0], Cancelled)
+    engine.gate.set()
+    busy.join(5)
+    assert called == []
+    batcher.close()
+
+
+def test_a_child_context_is_cancelled_with_its_parent() -> None:
     parent = RequestContext(timeout=10, request_id="r1")
     part = parent.child()
     assert part.deadline == parent.deadline and part.request_id == "r1"
-    assert part.engine_started is not None and parent.engine_started is None
-    done = threading.Thread(
-        target=lambda: batcher.submit([["a"]], part, max_new_tokens=[5]), daemon=True
-    )
-    done.start()
-    assert part.engine_started.wait(5), "taken into an engine call: the event is set"
-    engine.gate.set()
-    done.join(5)
+    # Cancelling a part alone leaves the request live.
+    part.cancel()
+    assert part.cancelled and not parent.cancelled
     # Cancelling the request cancels its parts, with the request's reason.
     other = parent.child()
     parent.cancel()
-    assert other.cancelled and part.cancelled
+    assert other.cancelled
     with pytest.raises(Cancelled):
         other.check()
-    batcher.close()
 
 
 def submit_spaced(batcher: Batcher, gaps: Sequence[float]) -> list[threading.Thread]:

@@ -13,7 +13,7 @@ from newsmt.core.context import RequestContext
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
-from newsmt.pipeline.cache import TranslationCache, served_identity
+from newsmt.pipeline.cache import TranslationCache
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.translate import Translator
@@ -180,21 +180,22 @@ def test_changed_model_files_miss(tmp_path: Path) -> None:
     """A demo model is keyed by the digest of its files: change a file and reload, and the
     entries made before are never read back."""
     build_tiny(tmp_path, [EN_RU])
-    pool = ModelPool(Registry.load(), ModelStore(tmp_path), identify=served_identity)
+    pool = ModelPool(Registry.load(), ModelStore(tmp_path))
     cache = TranslationCache(1 << 20)
     translator = Translator(pool, LanguageDetection(), cache=cache)
     ctx = RequestContext(timeout=60)
     try:
-        first = pool.load(EN_RU).cache_identity
-        assert first.startswith("files:")
+        first = pool.load(EN_RU).identity
+        assert first is not None and first.weights.startswith("files:")
         text = "Heavy snow closed the mountain roads."
         translator.translate([text], "en", "ru", ctx)
         assert translator.translate([text], "en", "ru", ctx)[0].cached_units == 1
         local = pool.store.locate(pool.registry.models[EN_RU])
         assert local is not None
         (local.path / "NOTES.txt").write_text("retrained\n", encoding="utf-8")
-        second = pool.load(EN_RU).cache_identity
-        assert second.startswith("files:") and second != first
+        second = pool.load(EN_RU).identity
+        assert second is not None and second.weights.startswith("files:")
+        assert second.weights != first.weights and second.key == first.key
         assert translator.translate([text], "en", "ru", ctx)[0].cached_units == 0
     finally:
         pool.close()

@@ -9,6 +9,12 @@ contract (`v1`, in the servicers); the client never imports the server; `cli.ser
 `cli.smoke`, `cli.models` and `cli.eval` may import the server, but only lazily (inside a
 function or under `TYPE_CHECKING`), so that the CLI runs where only the client is installed.
 And no cycles between modules.
+
+Within the service, one way through: the pipeline talks to the models layer (`ServedModel`,
+`models.codec.Codec`), the models to the batcher, the batcher to the engine. So `pipeline` and
+`evaluation` import `engines` and `scheduler` for types only (`TYPE_CHECKING`), never to call
+them. And the code stays readable: no function over `MAX_FUNCTION_LINES` lines, the Translator
+under `MAX_TRANSLATOR_LINES`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ class Import:
     target: str  # the imported module (resolved to a module where `from X import mod` names one)
     lazy: bool  # inside a function or under TYPE_CHECKING
     line: int
+    types_only: bool = False  # under TYPE_CHECKING: never executed
+
+
+#: What `pipeline` and `evaluation` import from `engines` and `scheduler`, for types only:
+#: `engines.base.Generated` (the rows a model's batcher hands back, read by `hops`) and
+#: `engines.base.Engine` (the key memo's weak references in `unit_cache`; the engine eval opens
+#: through `models.factory.open_engine` and drives itself, without a batcher).
+TYPES_FROM_BELOW = {"newsmt.engines.base"}
+MAX_FUNCTION_LINES = 80
+#: Functions allowed over the limit, each with its reason.
+LONG_FUNCTIONS: dict[str, str] = {}
+MAX_TRANSLATOR_LINES = 250
 
 
 def modules() -> dict[str, Path]:
@@ -54,15 +72,18 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[Import] = []
 
-    def visit(node: ast.AST, lazy: bool) -> None:
+    def visit(node: ast.AST, lazy: bool, types: bool) -> None:
         for child in ast.iter_child_nodes(node):
             child_lazy = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            child_types = types
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
-                child_lazy = True
+                child_lazy = child_types = True
             if isinstance(child, ast.Import):
                 for alias in child.names:
                     if alias.name.startswith("newsmt."):
-                        found.append(Import(name, alias.name, child_lazy, child.lineno))
+                        found.append(
+                            Import(name, alias.name, child_lazy, child.lineno, child_types)
+                        )
             elif (
                 isinstance(child, ast.ImportFrom)
                 and child.level == 0
@@ -72,10 +93,10 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
                 for alias in child.names:
                     sub = f"{child.module}.{alias.name}"
                     target = sub if sub in known else child.module
-                    found.append(Import(name, target, child_lazy, child.lineno))
-            visit(child, child_lazy)
+                    found.append(Import(name, target, child_lazy, child.lineno, child_types))
+            visit(child, child_lazy, child_types)
 
-    visit(tree, False)
+    visit(tree, False, False)
     return found
 
 
@@ -129,6 +150,47 @@ def test_no_layer_breaks(graph: dict[str, list[Import]]) -> None:
         if (why := breaks(imp)) is not None
     ]
     assert problems == []
+
+
+def reaches_around(imp: Import) -> str | None:
+    """Why `imp` reaches around the models layer, or None."""
+    source_top, target_top = imp.source.split(".")[1], imp.target.split(".")[1]
+    if source_top not in {"pipeline", "evaluation"} or target_top not in {"engines", "scheduler"}:
+        return None
+    if imp.types_only and imp.target in TYPES_FROM_BELOW:
+        return None
+    return "the pipeline reaches an engine or the scheduler without the models layer"
+
+
+def test_the_pipeline_and_eval_reach_engines_only_through_the_models(
+    graph: dict[str, list[Import]],
+) -> None:
+    problems = [
+        f"{imp.source}:{imp.line} -> {imp.target}: {why}"
+        for imports in graph.values()
+        for imp in imports
+        if (why := reaches_around(imp)) is not None
+    ]
+    assert problems == []
+
+
+def test_no_function_is_too_long_and_the_translator_stays_small() -> None:
+    long: dict[str, int] = {}
+    for name, path in modules().items():
+        if layer(name)[0] != "service":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            size = (node.end_lineno or node.lineno) - node.lineno + 1
+            qualified = f"{name}.{node.name}"
+            if isinstance(node, ast.ClassDef):
+                if qualified == "newsmt.pipeline.translate.Translator":
+                    assert size < MAX_TRANSLATOR_LINES, f"Translator is {size} lines"
+            elif size > MAX_FUNCTION_LINES and qualified not in LONG_FUNCTIONS:
+                long[qualified] = size
+    assert long == {}
 
 
 def test_no_import_cycles(graph: dict[str, list[Import]]) -> None:
@@ -188,6 +250,14 @@ def test_checker_finds_a_cycle_and_breaks() -> None:
     assert breaks(Import("newsmt.cli.text", "newsmt.server.settings", lazy=True, line=1))
     assert breaks(Import("newsmt.client._client", "newsmt.v1", lazy=False, line=1)) is None
     assert breaks(Import("newsmt.pipeline.translate", "newsmt.v1", lazy=False, line=1))
+    engine = Import("newsmt.pipeline.hops", "newsmt.engines.base", lazy=True, line=1)
+    assert reaches_around(engine)  # lazy, but executed
+    assert reaches_around(Import(engine.source, engine.target, True, 1, types_only=True)) is None
+    batcher = Import("newsmt.evaluation.runner", "newsmt.scheduler.batcher", True, 1, True)
+    assert reaches_around(batcher)  # not one of the types allowed
+    assert (
+        reaches_around(Import("newsmt.models.pool", "newsmt.scheduler.batcher", False, 1)) is None
+    )
 
 
 def test_imports_are_found_inside_functions_and_type_checking(tmp_path: Path) -> None:
@@ -202,8 +272,8 @@ def test_imports_are_found_inside_functions_and_type_checking(tmp_path: Path) ->
         encoding="utf-8",
     )
     found = imports_of("newsmt.engines.m", source, {"newsmt.models.registry"})
-    assert [(i.target, i.lazy) for i in found] == [
-        ("newsmt.core.errors", False),
-        ("newsmt.server.settings", True),
-        ("newsmt.models.registry", True),
+    assert [(i.target, i.lazy, i.types_only) for i in found] == [
+        ("newsmt.core.errors", False, False),
+        ("newsmt.server.settings", True, True),
+        ("newsmt.models.registry", True, False),
     ]

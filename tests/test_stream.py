@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,9 @@ from newsmt.core.context import RequestContext
 from newsmt.core.errors import Internal
 from newsmt.models.registry import Registry
 from newsmt.pipeline.documents import Format, UnitOutput, parse, render
-from newsmt.pipeline.documents.render import piece_spans, render_pieces
-from newsmt.pipeline.translate import SegmentFinished, StreamedUnit, Translator
+from newsmt.pipeline.documents.render import piece_spans, render_piece
+from newsmt.pipeline.stream import SegmentFinished, StreamedUnit
+from newsmt.pipeline.translate import Translator
 from newsmt.server.app import NewsmtServer
 
 from .conftest import running_server
@@ -160,11 +163,11 @@ def test_the_pipeline_stream_on_tiny_models_without_a_cache(
         pieces = [""] * len(texts)
         for item in items:
             if isinstance(item, StreamedUnit):
-                assert not item.cached
                 pieces[item.segment] += item.text
         assert pieces == [u.text for u in unary]
+        # Each text's result is unary's, less the text the stream has already sent.
         finished = [i.result for i in items if isinstance(i, SegmentFinished)]
-        assert [f.text for f in finished] == [u.text for u in unary]
+        assert finished == [dataclasses.replace(u, text="") for u in unary]
 
 
 PARTS = [*"ab cd.!?\n<>&*_[]()#-`é", "<b>", "</b>", "<p>", "Hi. ", "https://x.io "]
@@ -254,7 +257,7 @@ def test_cancelling_after_the_first_event_makes_no_further_engine_call(
         stream = client.translate_stream([ARTICLE], target="ru", source="en")
         first = next(stream)
         assert isinstance(first, TranslatedUnit) and first.unit_index == 0
-        held.waiting.wait(10)  # the next submission is in the engine, held
+        assert held.waiting.wait(10), "the next submission never reached the engine"
         stream.close()  # cancels the call
         wait_for(
             lambda: all(ctx.cancelled for ctx in list(srv.gate.live)),
@@ -271,22 +274,24 @@ def test_cancelling_after_the_first_event_makes_no_further_engine_call(
         assert client.translate(["After the cancel."], target="ru", source="en")[0].text
 
 
-class Slow:
-    """Wraps a served model's engine: every call takes `seconds` more, and its rows are
-    recorded, one list per call (a real model's call takes long enough for the rest of a
-    stream to queue up behind it)."""
+class FirstCallWaits:
+    """Wraps a served model's engine: its first call waits until `rows` more rows are queued
+    behind it (a real model's call takes long enough for the rest of a stream to queue up);
+    the rows of every call are recorded, one count per call."""
 
-    def __init__(self, server: NewsmtServer, model: str, seconds: float) -> None:
-        engine = server.pool.info(model).engine
-        assert engine is not None
-        self.inner = engine.generate
-        self.seconds = seconds
+    def __init__(self, server: NewsmtServer, model: str, rows: int) -> None:
+        served = server.pool.info(model)
+        assert served.engine is not None and served.batcher is not None
+        self.batcher = served.batcher
+        self.inner = served.engine.generate
+        self.rows = rows
         self.calls: list[int] = []
-        engine.generate = self  # type: ignore[method-assign]
+        served.engine.generate = self  # type: ignore[method-assign]
 
     def __call__(self, batch: Any, **kw: Any) -> Any:
         self.calls.append(len(batch))
-        threading.Event().wait(self.seconds)
+        if len(self.calls) == 1:
+            wait_for(lambda: self.batcher.queue_depth() >= self.rows, what="the rest queued")
         return self.inner(batch, **kw)
 
 
@@ -294,17 +299,27 @@ def test_a_stream_sends_its_first_unit_alone_then_batches_the_rest_like_unary(
     fresh_server: tuple[NewsmtServer, str],
 ) -> None:
     srv, address = fresh_server
-    slow = Slow(srv, EN_RU, seconds=0.2)
+    served = srv.pool.info(EN_RU)
+    assert served.engine is not None
+    unary_calls: list[int] = []
+    inner = served.engine.generate
+
+    def count(batch: Any, **kw: Any) -> Any:
+        unary_calls.append(len(batch))
+        return inner(batch, **kw)
+
     with Client(address, timeout=30, retries=0) as client:
+        served.engine.generate = count  # type: ignore[method-assign]
         [unary] = client.translate([ARTICLE], target="ru", source="en")
-        unary_calls, slow.calls = slow.calls, []
+        served.engine.generate = inner  # type: ignore[method-assign]
+        first = FirstCallWaits(srv, EN_RU, rows=unary.units - 1)
         events = list(client.translate_stream([ARTICLE], target="ru", source="en"))
     assert joined(events, 1) == [unary.text]
-    assert sum(slow.calls) == sum(unary_calls) == unary.units
+    assert sum(first.calls) == sum(unary_calls) == unary.units
     # The first unit is not held behind the article; the rest is planned together (as one
     # unary request is), not in one engine call per small group.
-    assert slow.calls[0] == 1
-    assert len(slow.calls) <= len(unary_calls) + 1, (slow.calls, unary_calls)
+    assert first.calls[0] == 1
+    assert len(first.calls) <= len(unary_calls) + 1, (first.calls, unary_calls)
 
 
 def test_the_rest_of_a_stream_queues_while_its_first_unit_decodes(
@@ -332,6 +347,7 @@ def test_the_rest_of_a_stream_queues_while_its_first_unit_decodes(
         finally:
             held.release.set()
             reader.join(30)
+    assert not reader.is_alive(), "the stream did not end"
     assert joined(events, 1) == [unary.text]
 
 
@@ -360,15 +376,15 @@ def test_a_stream_whose_first_unit_fails_spends_no_engine_time_on_the_rest(
         _,
     ):
         held = Held(srv, EN_RU, free=0, fail=0.05)
-        batcher = srv.pool.info(EN_RU).batcher
-        assert batcher is not None
-        translator = Translator(srv.pool, srv.detector, srv.translator.config)
+        stages = ThreadPoolExecutor(9)
+        translator = Translator(srv.pool, srv.detector, srv.translator.config, stages=stages)
         ctx = RequestContext(timeout=30)
         with pytest.raises(Internal):
             list(translator.translate_stream([ARTICLE], "en", "ru", ctx))
         assert not ctx.cancelled
-        wait_for(lambda: batcher.queue_depth() == 0, what="the queue emptied")
-        time.sleep(0.3)  # room for any call still to come to reach the engine
+        # Every submission the stream made has ended (each waits for its rows in the
+        # scheduler): what reached the engine is all that ever will.
+        stages.shutdown(wait=True)
         # The first unit's call failed and the rest was withdrawn: at most the other parallel
         # call took a unit before the withdrawal landed.
         assert held.calls <= 2, held.calls
@@ -388,6 +404,7 @@ def test_streams_pass_admission(fresh_server: tuple[NewsmtServer, str]) -> None:
         held.release.set()
         for thread in started:
             thread.join(10)
+            assert not thread.is_alive(), "a stream's first event never came"
         for stream in streams:
             stream.close()
 
@@ -417,10 +434,9 @@ def test_rendered_pieces_join_to_the_rendered_document(fmt: Format) -> None:
         doc = parse(text, fmt, "en")
         # Every unit translated (upper-cased, no alignment: the fallback places the markup).
         outputs: list[UnitOutput | None] = [(unit.text.upper(), None) for unit in doc.units]
-        pieces = render_pieces(doc, outputs)
-        assert "".join(p.text for p in pieces) == render(doc, outputs).text
         spans = piece_spans(doc)
-        assert [p.span for p in pieces] == spans
+        pieces = [render_piece(doc, outputs, span) for span in spans]
+        assert "".join(p.text for p in pieces) == render(doc, outputs).text
         # The spans tile the source.
         ends = [s.source_end for s in spans]
         assert [s.source_start for s in spans] == [0, *ends[:-1]][: len(spans)]
@@ -428,7 +444,7 @@ def test_rendered_pieces_join_to_the_rendered_document(fmt: Format) -> None:
         # A piece reads only its own units: with the others left out it renders the same.
         for piece in pieces:
             only = [o if i in piece.span.needs else None for i, o in enumerate(outputs)]
-            assert render_pieces(doc, only, [piece.span])[0].text == piece.text
+            assert render_piece(doc, only, piece.span).text == piece.text
 
 
 def test_the_cli_prints_units_as_they_come(

@@ -32,17 +32,12 @@ class RequestContext:
         self.cancel_error: NewsmtError = Cancelled()
         self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        #: Set by the scheduler when work of this context enters an engine call (`child` makes
-        #: one; None otherwise, and nothing is recorded).
-        self.engine_started: threading.Event | None = None
 
     def child(self) -> RequestContext:
         """A context for part of this request's work: the same deadline and ids, cancelled
-        with this one, and with its own `engine_started`, so that the caller can tell when
-        that part has reached an engine."""
+        with this one, and cancellable on its own (withdrawing that part alone)."""
         part = RequestContext(request_id=self.request_id, method=self.method)
         part.deadline = self.deadline
-        part.engine_started = threading.Event()
         self.on_cancel(lambda: part.cancel(self.cancel_error))
         return part
 

@@ -118,26 +118,32 @@ class TransformersEngine(HFTokenizedEngine):
                 cross = forced.cross_attentions[-1].float().mean(dim=1).tolist()  # last layer
         with self._tokenizer_lock:
             rows = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in out]
-        end = self.tokenizer.eos_token
         results = []
         for i, row in enumerate(rows):
             # Position 0 is the decoder start token; position k was predicted at step k - 1.
             keep = [k for k in range(1, len(row)) if row[k] not in self.special_tokens]
-            # As CTranslate2 scores: the forced first token and a forced end token at the
-            # length bound are not the model's choice and are left out.
-            at_bound = len(row) - 1 >= max_new_tokens and self.forced_end_token
-            scored = []
-            for k in range(1, len(row)):
-                if k == 1 and self.forced_first_token:
-                    continue
-                if row[k] == end and at_bound and k == len(row) - 1:
-                    break
-                scored.append(token_logprobs[i][k - 1])
-                if row[k] == end:
-                    break
-            logprob = sum(scored) / len(scored) if scored else None
+            logprob = self._seq_logprob(row, token_logprobs[i], max_new_tokens)
             weights = None
             if cross is not None:
                 weights = [cross[i][k - 1][: len(id_rows[i])] for k in keep]
             results.append(Generated([row[k] for k in keep], logprob, weights))
         return results
+
+    def _seq_logprob(
+        self, row: Sequence[str], logprobs: Sequence[float], max_new_tokens: int
+    ) -> float | None:
+        """The mean log-probability of a decoded row's tokens (`logprobs[k - 1]` is token
+        k's). As CTranslate2 scores: the forced first token and a forced end token at the
+        length bound are not the model's choice and are left out."""
+        end = self.tokenizer.eos_token
+        at_bound = len(row) - 1 >= max_new_tokens and self.forced_end_token
+        scored = []
+        for k in range(1, len(row)):
+            if k == 1 and self.forced_first_token:
+                continue
+            if row[k] == end and at_bound and k == len(row) - 1:
+                break
+            scored.append(logprobs[k - 1])
+            if row[k] == end:
+                break
+        return sum(scored) / len(scored) if scored else None

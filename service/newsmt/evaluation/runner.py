@@ -7,21 +7,27 @@ from __future__ import annotations
 import importlib.metadata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from newsmt.engines.base import Engine, EngineOptions, Generated
 from newsmt.evaluation import metrics
 from newsmt.evaluation.data import Articles, TestSet
-from newsmt.models.calibration import Calibration, ModelIdentity, percentiles
-from newsmt.models.factory import create_engine
-from newsmt.models.lock import check_sizes, hash_model_dir, sha256_file
+from newsmt.models.calibration import Calibration, percentiles
+from newsmt.models.factory import open_engine
+from newsmt.models.identity import ModelIdentity, hash_files
+from newsmt.models.lock import check_sizes, hash_model_dir
 from newsmt.models.registry import ModelSpec
 from newsmt.models.store import LocalModel, ModelStore
 from newsmt.pipeline import faithfulness, quality
 from newsmt.pipeline.config import PipelineConfig
-from newsmt.pipeline.runaway import cut_loop
-from newsmt.pipeline.segment import Piece, fit, segment
+from newsmt.pipeline.documents import parse, render
+from newsmt.pipeline.documents.finish import finish_unit
+from newsmt.pipeline.hops import plan_rows, read_rows
+from newsmt.pipeline.nfc import normalize, to_original
+
+if TYPE_CHECKING:
+    # Types only: eval drives an engine directly (no batcher), through `open_engine`.
+    from newsmt.engines.base import Engine, Generated
 
 #: Libraries whose versions the report records.
 LIBRARIES = (
@@ -119,10 +125,7 @@ def prepare_model(
         if not allow_unpinned:
             raise EvalError(f"{spec.name}: a demo model (random weights) is not pinned; {hint}")
         files = tuple(
-            {"path": p.relative_to(local.path).as_posix(), "size": p.stat().st_size}
-            | {"sha256": sha256_file(p)}
-            for p in sorted(local.path.rglob("*"))
-            if p.is_file()
+            {"path": f.path, "size": f.size, "sha256": f.sha256} for f in hash_files(local.path)
         )
         return local, ModelInfo(spec.name, spec.repo, spec.revision, "demo", True, False, files)
     entry = store.read_lock().get(spec.name)
@@ -148,35 +151,6 @@ def prepare_model(
     return local, ModelInfo(spec.name, spec.repo, spec.revision, entry.commit, False, pinned, files)
 
 
-def open_engine(
-    store: ModelStore,
-    spec: ModelSpec,
-    local: LocalModel | None,
-    choice: EngineChoice,
-    options: EngineOptions,
-) -> Engine:
-    """The engine `choice` asks for, on this model (a CTranslate2 conversion is made first
-    where missing). Its decoding settings are the server's: the model's generation config
-    and the registry's overrides, passed explicitly (`engine.settings`)."""
-    if spec.engine == "identity":
-        return create_engine(spec, None, demo=True, options=options)
-    assert local is not None
-    if choice.kind == "ctranslate2":
-        if not store.is_converted(local, choice.compute_type):
-            store.convert(local, choice.compute_type)
-        return create_engine(
-            replace(spec, engine="ctranslate2"),
-            local.path,
-            demo=local.demo,
-            options=options,
-            ct2_path=store.ct2_path(local, choice.compute_type),
-            compute_type=choice.compute_type,
-        )
-    return create_engine(
-        replace(spec, engine="transformers"), local.path, demo=local.demo, options=options
-    )
-
-
 # -- translating ---------------------------------------------------------------------------------
 
 
@@ -189,12 +163,6 @@ class Translation:
     truncated: int = 0  # sentences that hit their bound or had a loop cut
 
 
-def output_bound(input_tokens: int, model_max: int, config: PipelineConfig) -> int:
-    """The server's output bound for a sentence (pipeline/translate.py, Translator)."""
-    bound = int(config.output_ratio * input_tokens) + config.output_extra
-    return max(1, min(bound, model_max))
-
-
 def translate_lines(
     engine: Engine,
     lines: Sequence[str],
@@ -205,56 +173,36 @@ def translate_lines(
     batch_size: int = 16,
     detect: Callable[[str], tuple[str, float]] | None = None,
 ) -> Translation:
-    """Translate each line as the server translates a text: segmented into sentences (long
-    ones split), each decoded within the server's output bound, a trailing loop cut (unless
-    the source loops too), then assessed by `quality.assess`. Rows are batched by length;
-    a row in a batch with a larger bound is cut to its own, as the batcher does."""
+    """Translate each line as the server translates a plain text: its sentence units (in
+    NFC), planned and read back by the server's own hop functions (`hops.plan_rows`,
+    `hops.read_rows`: sentence limit, output bound, content limit, loop cut, quality), each
+    unit's protected spans repaired, the line rendered. Only the batching is eval's own: rows
+    sorted by length, `batch_size` at a time, straight to the engine."""
     config = config or PipelineConfig()
-    limit = min(config.max_sentence_tokens, engine.max_input_tokens)
-    encoded: dict[str, list[str]] = {}
-
-    def count(text: str) -> int:
-        if text not in encoded:
-            encoded[text] = engine.encode(text)
-        return len(encoded[text])
-
-    docs = [fit(segment(line, source), count, limit) for line in lines]
-    where = [(d, p) for d, doc in enumerate(docs) for p, piece in enumerate(doc) if piece.translate]
-    rows = [encoded.get(docs[d][p].text) or engine.encode(docs[d][p].text) for d, p in where]
-    bounds = [output_bound(len(row), engine.settings.max_length, config) for row in rows]
-    outputs: list[Generated | None] = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    docs = [parse(line, "plain", source) for line in lines]
+    units = [(d, unit) for d, doc in enumerate(docs) for unit in doc.units if unit.needs_model]
+    inputs = [normalize(unit.text) for _, unit in units]
+    plan = plan_rows(inputs, engine, config)
+    outputs: list[Generated | None] = [None] * len(plan.rows)
+    order = sorted(range(len(plan.rows)), key=lambda i: len(plan.rows[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         generated = engine.generate(
-            [rows[i] for i in chunk], max_new_tokens=max(bounds[i] for i in chunk)
+            [plan.rows[i] for i in chunk], max_new_tokens=max(plan.bounds[i] for i in chunk)
         )
         for i, done in zip(chunk, generated, strict=True):
-            outputs[i] = done.cut(engine.content_limit(bounds[i]))
+            outputs[i] = done
+    read = read_rows(
+        plan, [o for o in outputs if o is not None], engine, source, target, detect=detect
+    )
     result = Translation(hypotheses=[])
-    new_docs = [list(doc) for doc in docs]
-    for (d, p), row, output, bound in zip(where, rows, outputs, bounds, strict=True):
-        assert output is not None
-        kept, looped = cut_loop(output.tokens)
-        if looped and cut_loop([t for t in row if t not in engine.special_tokens])[1]:
-            kept, looped = list(output.tokens), False
-        text = engine.decode(kept)
-        cut = looped or len(output.tokens) >= engine.content_limit(bound)
-        result.truncated += cut
-        result.sentences.append(
-            quality.assess(
-                docs[d][p].text,
-                text,
-                source_lang=source,
-                target_lang=target,
-                truncated=cut,
-                loop_cut=looped,
-                mean_logprob=output.logprob,
-                detect=detect,
-            )
-        )
-        new_docs[d][p] = Piece(text, translate=True)
-    result.hypotheses = ["".join(p.text for p in doc) for doc in new_docs]
+    per_doc: list[list[tuple[str, None] | None]] = [[None] * len(doc.units) for doc in docs]
+    for (d, unit), text, out in zip(units, inputs, read, strict=True):
+        output, _ = to_original(unit.text, text, out.text, None)
+        per_doc[d][unit.index] = (finish_unit(unit, output, None).output[0], None)
+        result.truncated += out.truncated
+        result.sentences.append(out.quality)
+    result.hypotheses = [render(doc, outs).text for doc, outs in zip(docs, per_doc, strict=True)]
     return result
 
 
@@ -339,14 +287,94 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def _engine_options(options: Options) -> EngineOptions:
-    if options.threads > 0:
-        threads = options.threads
-    else:
+def _translate_with_engines(
+    run: Run,
+    store: ModelStore,
+    spec: ModelSpec,
+    local: LocalModel | None,
+    info: ModelInfo,
+    test: TestSet,
+    options: Options,
+    detect: Callable[[str], tuple[str, float]] | None,
+) -> tuple[dict[str, Translation], dict[str, dict[str, Any]]]:
+    """`test` translated by every engine on the model, each engine's decoding settings, and
+    each engine's calibration added to `run`."""
+    translations: dict[str, Translation] = {}
+    decoding: dict[str, dict[str, Any]] = {}
+    for choice in _runs(spec, options):
+        engine = _open(store, spec, local, choice, options)
+        try:
+            decoding[choice.name] = dict(vars(engine.settings))
+            translations[choice.name] = translate_lines(
+                engine,
+                test.sources,
+                spec.source,
+                spec.target,
+                batch_size=options.batch_size,
+                detect=detect,
+            )
+        finally:
+            engine.close()
+        identity = ModelIdentity(
+            spec.name, info.commit, engine.kind or choice.kind, choice.compute_type, info.demo
+        )
+        scores = [
+            s.mean_logprob
+            for s in translations[choice.name].sentences
+            if s.mean_logprob is not None
+        ]
+        if scores:
+            run.calibration.append(
+                Calibration(identity, len(scores), percentiles(scores), test.name)
+            )
+    return translations, decoding
+
+
+def _deltas(plain: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The score differences the rules judge: int8 against float32, CTranslate2 against
+    transformers (where both ran)."""
+    deltas = {}
+    for a, b, label in (
+        (metrics.INT8, metrics.FLOAT32, "int8 - float32"),
+        (metrics.FLOAT32, metrics.TRANSFORMERS, "ct2 - transformers"),
+    ):
+        if a in plain and b in plain:
+            deltas[label] = {k: plain[a][k] - plain[b][k] for k in plain[a]}
+    return deltas
+
+
+def _agreement(hypotheses: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """How often each pair of engines gave exactly the same line."""
+    names = list(hypotheses)
+    return {
+        f"{a} vs {b}": {"exact_match": metrics.exact_match(hypotheses[a], hypotheses[b])}
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    }
+
+
+def _open(
+    store: ModelStore,
+    spec: ModelSpec,
+    local: LocalModel | None,
+    choice: EngineChoice,
+    options: Options,
+) -> Engine:
+    """The engine `choice` on the model, on `--threads` threads (default: every usable CPU)."""
+    threads = options.threads
+    if threads <= 0:
         from newsmt.server.cpu import usable_cpus
 
-        threads = usable_cpus()
-    return EngineOptions(device=options.device, intra_threads=max(1, threads))
+        threads = max(1, usable_cpus())
+    return open_engine(
+        store,
+        spec,
+        local,
+        kind=choice.kind,
+        compute_type=choice.compute_type,
+        device=options.device,
+        threads=threads,
+    )
 
 
 def _runs(spec: ModelSpec, options: Options) -> list[EngineChoice]:
@@ -375,35 +403,9 @@ def evaluate_pair(
     local, info = prepare_model(store, spec, allow_unpinned=options.allow_unpinned)
     run.models[spec.name] = info
     run.demo = run.demo or info.demo
-    engine_options = _engine_options(options)
-    translations: dict[str, Translation] = {}
-    decoding: dict[str, dict[str, Any]] = {}
-    for choice in _runs(spec, options):
-        engine = open_engine(store, spec, local, choice, engine_options)
-        try:
-            decoding[choice.name] = dict(vars(engine.settings))
-            translations[choice.name] = translate_lines(
-                engine,
-                test.sources,
-                spec.source,
-                spec.target,
-                batch_size=options.batch_size,
-                detect=detect,
-            )
-        finally:
-            engine.close()
-        identity = ModelIdentity(
-            spec.name, info.commit, engine.kind or choice.kind, choice.compute_type, info.demo
-        )
-        scores = [
-            s.mean_logprob
-            for s in translations[choice.name].sentences
-            if s.mean_logprob is not None
-        ]
-        if scores:
-            run.calibration.append(
-                Calibration(identity, len(scores), percentiles(scores), test.name)
-            )
+    translations, decoding = _translate_with_engines(
+        run, store, spec, local, info, test, options, detect
+    )
     names = _ordered(list(translations))
     signatures, scored = metrics.corpus_scores(
         [(n, translations[n].hypotheses) for n in names],
@@ -426,29 +428,14 @@ def evaluate_pair(
             "decoding": decoding[n],
         }
     plain = {n: {k: v.score for k, v in scored[n].items()} for n in names}
-    deltas = {}
-    for a, b, label in (
-        (metrics.INT8, metrics.FLOAT32, "int8 - float32"),
-        (metrics.FLOAT32, metrics.TRANSFORMERS, "ct2 - transformers"),
-    ):
-        if a in plain and b in plain:
-            deltas[label] = {k: plain[a][k] - plain[b][k] for k in plain[a]}
-    agreement = {}
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            agreement[f"{a} vs {b}"] = {
-                "exact_match": metrics.exact_match(
-                    translations[a].hypotheses, translations[b].hypotheses
-                ),
-            }
     run.pairs[pair] = {
         "model": spec.name,
         "test_set": test.name,
         "lines": len(test.sources),
         "signatures": signatures,
         "engines": engines,
-        "deltas": deltas,
-        "agreement": agreement,
+        "deltas": _deltas(plain),
+        "agreement": _agreement({n: translations[n].hypotheses for n in names}),
         "published": metrics.PUBLISHED.get((pair, test.name)),
         "published_source": metrics.PUBLISHED_SOURCE,
     }
@@ -462,11 +449,10 @@ def evaluate_summarizer(
     local, info = prepare_model(store, spec, allow_unpinned=options.allow_unpinned)
     run.models[spec.name] = info
     run.demo = run.demo or info.demo
-    engine_options = _engine_options(options)
     engines: dict[str, Any] = {}
     outputs: dict[str, list[str]] = {}
     for choice in _runs(spec, options):
-        engine = open_engine(store, spec, local, choice, engine_options)
+        engine = _open(store, spec, local, choice, options)
         try:
             summaries = summarize_articles(engine, articles.articles)
         finally:

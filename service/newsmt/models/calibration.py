@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newsmt.models.identity import ModelIdentity
 from newsmt.models.jsonfile import read_models, write_models
 
 CALIBRATION_NAME = "calibration.json"
@@ -56,21 +57,6 @@ _PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
 
 class CalibrationError(ValueError):
     """The calibration file is missing or malformed. The message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What a calibration is valid for: these weights, on this engine, at this compute type."""
-
-    name: str
-    commit: str
-    engine: str
-    compute_type: str
-    demo: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}@{self.commit}/{self.engine}/{self.compute_type}"
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,13 @@ the engine class, so it sits above both.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from newsmt.engines.base import Engine, EngineOptions
 from newsmt.engines.identity import IdentityEngine
 from newsmt.models.registry import ModelSpec
+from newsmt.models.store import LocalModel, ModelStore
 
 
 def create_engine(
@@ -61,4 +63,40 @@ def create_engine(
         max_input_tokens=spec.max_input_tokens,
         overrides=spec.generation,
         device=options.device,
+    )
+
+
+def open_engine(
+    store: ModelStore,
+    spec: ModelSpec,
+    local: LocalModel | None,
+    *,
+    kind: str,
+    compute_type: str,
+    device: str = "cpu",
+    threads: int = 1,
+) -> Engine:
+    """The engine `kind` ("ctranslate2" or "transformers") on the model at `local` (a
+    CTranslate2 conversion is made first where missing), one call at a time on `threads`
+    threads: what `newsmt eval` measures. An identity spec gets the identity engine. Its
+    decoding settings are the server's: the model's generation config and the registry's
+    overrides."""
+    options = EngineOptions(device=device, intra_threads=max(1, threads))
+    if spec.engine == "identity":
+        return create_engine(spec, None, demo=True, options=options)
+    if local is None:
+        raise ValueError(f"{spec.name}: no model files")
+    if kind == "ctranslate2":
+        if not store.is_converted(local, compute_type):
+            store.convert(local, compute_type)
+        return create_engine(
+            replace(spec, engine="ctranslate2"),
+            local.path,
+            demo=local.demo,
+            options=options,
+            ct2_path=store.ct2_path(local, compute_type),
+            compute_type=compute_type,
+        )
+    return create_engine(
+        replace(spec, engine="transformers"), local.path, demo=local.demo, options=options
     )

@@ -32,20 +32,18 @@ name files and sizes, never file content.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from newsmt.models.identity import COMMIT, FileHash, hash_files, model_files, sha256_file
 from newsmt.models.jsonfile import read_models, write_models
 
 LOCK_NAME = "newsmt.lock"
 VERSION = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-_CHUNK = 1 << 20
 
 
 class LockError(ValueError):
@@ -53,11 +51,8 @@ class LockError(ValueError):
     names the file and the key."""
 
 
-@dataclass(frozen=True)
-class LockedFile:
-    path: str
-    size: int
-    sha256: str
+#: A file as the lock records it.
+LockedFile = FileHash
 
 
 @dataclass(frozen=True)
@@ -76,27 +71,15 @@ def lock_path(model_dir: Path) -> Path:
     return model_dir / LOCK_NAME
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def hash_model_dir(model_dir: Path, *, repo: str, revision: str, commit: str) -> LockEntry:
     """The lock entry of a model folder: every regular file under it (links followed), with
     its size and sha256."""
     if not model_dir.is_dir():
         raise LockError(f"{model_dir}: not a folder")
-    files = []
-    for path in sorted(model_dir.rglob("*")):
-        if path.is_file():
-            relative = path.relative_to(model_dir).as_posix()
-            files.append(LockedFile(relative, path.stat().st_size, sha256_file(path)))
+    files = hash_files(model_dir)
     if not files:
         raise LockError(f"{model_dir}: no files to lock")
-    entry = LockEntry(repo=repo, revision=revision, commit=commit, files=tuple(files))
+    entry = LockEntry(repo=repo, revision=revision, commit=commit, files=files)
     _check_entry(entry, f"{model_dir}")
     return entry
 
@@ -117,9 +100,8 @@ def check_sizes(model_dir: Path, entry: LockEntry) -> list[str]:
             problems.append(f"{locked.path} is {size} bytes, the lock says {locked.size}")
     listed = {locked.path for locked in entry.files}
     if model_dir.is_dir():
-        for path in sorted(model_dir.rglob("*")):
-            relative = path.relative_to(model_dir).as_posix()
-            if path.is_file() and relative not in listed:
+        for relative, _ in model_files(model_dir):
+            if relative not in listed:
                 problems.append(f"{relative} is not in the lock")
     return problems
 
@@ -194,7 +176,7 @@ def _parse_entry(value: Any, where: str) -> LockEntry:
 
 
 def _check_entry(entry: LockEntry, where: str) -> None:
-    if not _COMMIT.fullmatch(entry.commit):
+    if not COMMIT.fullmatch(entry.commit):
         raise LockError(f"{where}: 'commit' must be 40 lower-case hex digits")
     seen = set()
     for i, f in enumerate(entry.files):

@@ -14,10 +14,11 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from newsmt.models.identity import COMMIT
+
 _HEADER = re.compile(r"^\s*\[(?!\[)(?P<key>[^\]]+)\]\s*(?:#.*)?$")
 _REVISION = re.compile(r"^(?P<indent>\s*)revision\s*=")
 _REPO = re.compile(r"^\s*repo\s*=")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class PinError(ValueError):
@@ -38,7 +39,7 @@ def _table(header_key: str) -> tuple[str, ...]:
 def pin_registry(text: str, revisions: Mapping[str, str]) -> str:
     """`text` (a registry TOML) with `revision = "<sha>"` for each model in `revisions`."""
     for name, commit in revisions.items():
-        if not _COMMIT.fullmatch(commit):
+        if not COMMIT.fullmatch(commit):
             raise PinError(f"models.{name}: {commit!r} is not a 40-digit commit SHA")
     lines = text.splitlines(keepends=True)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"

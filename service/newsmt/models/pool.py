@@ -5,14 +5,16 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsmt.core.context import RequestContext
 from newsmt.core.errors import ModelUnavailable, ServiceUnavailable
-from newsmt.engines.base import Engine, EngineOptions
-from newsmt.models.calibration import Calibration, ModelIdentity, low_confidence_threshold
+from newsmt.engines.base import Engine, EngineOptions, Generated, GenerationSettings
+from newsmt.models.calibration import Calibration, low_confidence_threshold
 from newsmt.models.factory import create_engine
+from newsmt.models.identity import ModelIdentity, identify
 from newsmt.models.lock import LockError
 from newsmt.models.registry import ModelSpec, Registry, resolve_compute_type
 from newsmt.models.store import PULL_HINT, LocalModel, ModelStore
@@ -30,6 +32,10 @@ class ModelState(enum.Enum):
 
 @dataclass
 class ServedModel:
+    """A model as this process serves it. Once READY, the pipeline reaches its engine only
+    through these methods: tokens in and out, the decoding bounds, and `generate`, which queues
+    rows in the model's batcher."""
+
     spec: ModelSpec
     state: ModelState = ModelState.LOADING
     demo: bool = False
@@ -37,23 +43,81 @@ class ServedModel:
     detail: str = ""
     engine: Engine | None = None
     batcher: Batcher | None = None
-    #: These weights on this engine (None for the identity engine): what a calibration and a
-    #: cache entry are keyed by.
+    #: These weights on this engine: what a calibration and a cache entry are keyed by (None
+    #: until loaded).
     identity: ModelIdentity | None = None
     #: Seq-Logprob below which a sentence is LOW_CONFIDENCE; None where not calibrated.
     low_confidence_below: float | None = None
-    #: What the translation cache keys these weights by, computed once at load: the hub repo
-    #: and resolved commit of a pulled model, a digest of the files of a demo model, a fixed
-    #: name for the identity engine ("" until loaded).
-    cache_identity: str = ""
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise ServiceUnavailable(f"model {self.spec.name} is not loaded")
+        return self.engine
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[str]:
+        """The model's input tokens for `text`, end marker included."""
+        return self._engine().encode(text)
+
+    def decode(self, tokens: Sequence[str]) -> str:
+        return self._engine().decode(tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return self._engine().count_tokens(text)
+
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        return self._engine().special_tokens
+
+    @property
+    def word_marker(self) -> str | None:
+        return self._engine().word_marker
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._engine().max_input_tokens
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return self._engine().settings
+
+    def content_limit(self, max_new_tokens: int) -> int:
+        """The most content tokens a row decoded with `max_new_tokens` can get
+        (`Engine.content_limit`)."""
+        return self._engine().content_limit(max_new_tokens)
+
+    # -- generating --------------------------------------------------------------------------
+
+    def generate(
+        self,
+        rows: Sequence[Sequence[str]],
+        ctx: RequestContext,
+        *,
+        max_new_tokens: Sequence[int],
+        min_new_tokens: int = 0,
+        with_attention: bool = False,
+        rank: int = 0,
+        on_engine: Callable[[], None] | None = None,
+    ) -> list[Generated]:
+        """Queue `rows` in this model's batcher and wait for them (`Batcher.submit_full`).
+        `on_engine` is called once, from the batcher, when the first of them enters an engine
+        call."""
+        if self.batcher is None:
+            raise ServiceUnavailable(f"model {self.spec.name} is not loaded")
+        return self.batcher.submit_full(
+            rows,
+            ctx,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            with_attention=with_attention,
+            rank=rank,
+            on_engine=on_engine,
+        )
 
 
 #: Makes the per-model batch observer (metrics); None for no observer.
 ObserverFactory = Callable[[str], BatchObserver | None]
-
-#: Names a loaded model for the translation cache: (spec, its folder or None for the identity
-#: engine, demo) -> identity. Called once per load (it may read every file).
-Identify = Callable[[ModelSpec, Path | None, bool], str]
 
 
 class ModelPool:
@@ -66,12 +130,10 @@ class ModelPool:
         engine_options: EngineOptions | None = None,
         observer_factory: ObserverFactory | None = None,
         calibration: Mapping[str, Calibration] | None = None,
-        identify: Identify | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self._calibration = calibration or {}
-        self._identify = identify
         self._batcher_config = batcher_config or BatcherConfig()
         self._engine_options = engine_options or EngineOptions()
         self._observer_factory = observer_factory
@@ -121,21 +183,13 @@ class ModelPool:
             log.exception("model %s failed to load", name)
             return served
         observer = self._observer_factory(name) if self._observer_factory else None
-        identity = None
-        if path is not None and engine.kind != "identity":
-            compute = self.compute_type(spec) if engine.kind == "ctranslate2" else "float32"
-            # A pulled snapshot's folder is named by its commit; a demo model has none.
-            commit = "demo" if engine.demo else path.name
-            identity = ModelIdentity(spec.name, commit, engine.kind, compute, demo=engine.demo)
-        cache_identity = (
-            self._identify(spec, path, engine.demo) if self._identify is not None else ""
+        compute = self.compute_type(spec) if engine.kind == "ctranslate2" else "float32"
+        identity = identify(
+            spec.name, spec.repo, path, engine=engine.kind, compute_type=compute, demo=engine.demo
         )
         with self._lock:
             served.identity = identity
-            served.cache_identity = cache_identity
-            served.low_confidence_below = (
-                None if identity is None else low_confidence_threshold(self._calibration, identity)
-            )
+            served.low_confidence_below = low_confidence_threshold(self._calibration, identity)
             served.engine = engine
             served.engine_kind = engine.kind
             served.demo = engine.demo

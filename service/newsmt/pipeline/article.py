@@ -1,5 +1,6 @@
-"""ProcessArticle: one call per news article. Detect once, translate title and body into each
-target, summarize once in English and translate that summary into each summary language.
+"""ProcessArticle: one call per news article. Read it once (title and body parsed once, the
+language detected once), translate title and body into each target, summarize once in English
+and translate that summary into each summary language.
 
 Stages run concurrently, so that their sentences meet in the scheduler's batches. A stage that
 fails reports its error and leaves the others alone; only a cancelled or expired request, or a
@@ -12,7 +13,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from newsmt.core import languages
 from newsmt.core.context import RequestContext
 from newsmt.core.errors import (
     Cancelled,
@@ -24,11 +24,12 @@ from newsmt.core.errors import (
 )
 from newsmt.core.safelog import describe
 from newsmt.pipeline.detect import LanguageDetection
-from newsmt.pipeline.documents import Format, Glossary, merge_reports, parse
+from newsmt.pipeline.documents import Format, Glossary, Scan, merge_terms, scan
 from newsmt.pipeline.faithfulness import Faithfulness
 from newsmt.pipeline.quality import SegmentQuality, combine
+from newsmt.pipeline.results import SourceText
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Summarizer, Summary
-from newsmt.pipeline.translate import Translator, plain_text
+from newsmt.pipeline.translate import Translator
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,18 @@ class ArticleProcessor:
         self._stages = stage_pool
 
     def process(self, article: Article, ctx: RequestContext) -> ArticleResult:
+        title, body = scan(article.title, article.format), scan(article.body, article.format)
         source, confidence = (article.source, 1.0)
         if not source:
-            title, body = self._plain(article)
-            source, confidence = self.detector.detect(f"{title}\n\n{body}")
+            source, confidence = self.detector.detect(
+                f"{title.plain_text()}\n\n{body.plain_text()}"
+            )
+        read = [
+            _read(article.title, title, source, confidence),
+            _read(article.body, body, source, confidence),
+        ]
         translations = [
-            self._stages.submit(self._translate, article, source, target, ctx)
+            self._stages.submit(self._translate, article, read, target, ctx)
             for target in article.targets
         ]
         summaries: list[ArticleSummary] = []
@@ -126,7 +133,7 @@ class ArticleProcessor:
             # The English summary is made once, here, and then translated per language.
             # Waiting in this thread (not in a stage) keeps stages from waiting on each other.
             try:
-                english = self._english_summary(article, source, ctx)
+                english = self._english_summary(article, body.plain_text(), source, ctx)
             except Exception as exc:
                 error = _as_error(exc, ctx)
                 summaries = [
@@ -151,22 +158,17 @@ class ArticleProcessor:
         return result
 
     def _translate(
-        self, article: Article, source: str, target: str, ctx: RequestContext
+        self, article: Article, read: list[SourceText], target: str, ctx: RequestContext
     ) -> ArticleTranslation:
         try:
-            if not source and (article.title + article.body).strip():
+            if not read[0].language and (article.title + article.body).strip():
                 raise _undetectable()
-            title, body = self.translator.translate(
-                [article.title, article.body],
-                source,
-                target,
-                ctx,
-                fmt=article.format,
-                glossary=article.glossary,
+            title, body = self.translator.translate_read(
+                read, target, ctx, glossary=article.glossary
             )
         except Exception as exc:  # one stage's failure must not lose the others
             return ArticleTranslation(target, error=_as_error(exc, ctx))
-        applied, missed = merge_reports([title, body])
+        applied, missed = merge_terms((t.applied_terms, t.missed_terms) for t in (title, body))
         return ArticleTranslation(
             target,
             title.text,
@@ -180,19 +182,12 @@ class ArticleProcessor:
             quality=combine([q for q in (title.quality, body.quality) if q is not None]),
         )
 
-    @staticmethod
-    def _plain(article: Article) -> tuple[str, str]:
-        """Title and body without their markup, for detection and summaries."""
-        if article.format == "plain":
-            return article.title, article.body
-        title = plain_text(parse(article.title, article.format, languages.PIVOT))
-        body = plain_text(parse(article.body, article.format, languages.PIVOT))
-        return title, body
-
-    def _english_summary(self, article: Article, source: str, ctx: RequestContext) -> _English:
+    def _english_summary(
+        self, article: Article, body: str, source: str, ctx: RequestContext
+    ) -> _English:
+        """The English summary of `body` (the article's body without its markup)."""
         if not source and article.body.strip():
             raise _undetectable()
-        _, body = self._plain(article)
         english, route, demo = self.summarizer.to_english(body, source, ctx)
         summary, handling, used = self.summarizer.summarize_english(
             english, article.length, article.policy, ctx
@@ -226,6 +221,12 @@ class ArticleProcessor:
         except Exception as exc:
             return ArticleSummary(language, error=_as_error(exc, ctx))
         return ArticleSummary(language, summary)
+
+
+def _read(text: str, scanned: Scan, language: str, confidence: float) -> SourceText:
+    """A title or body, its sentences cut for the article's language."""
+    doc = scanned.document(language) if language else None
+    return SourceText(text, language, confidence, doc)
 
 
 def _undetectable() -> NewsmtError:

@@ -4,11 +4,12 @@ A unit (a sentence, or a block of markup) is cached under the SHA-256 of a canon
 everything that decides its translation:
 
 - the cache schema version (`SCHEMA_VERSION`);
-- per model of the route, in order (`Hop`): its registry name, its identity (hub repo and
-  resolved commit, or `model_files_digest` of its folder for local and demo models), the engine
-  kind, compute type and engine version, and the decoding settings;
+- per model of the route, in order (`Hop`): its registry name, its weights
+  (`models.identity.ModelIdentity.weights`: hub repo and resolved commit, or a digest of the
+  files of a demo or local model), the engine kind, compute type and engine version, and the
+  decoding settings;
 - the source and target languages actually used (the detected source, not "");
-- the unit's input after NFC normalization (`normalize_unit`; NFC is the one normalization
+- the unit's input after NFC normalization (`nfc.normalize`; NFC is the one normalization
   newsmt applies everywhere: "Caf\\u00e9" and "Cafe\\u0301" are one entry);
 - the glossary entries that match the unit, as a set (order and repeats do not matter).
 
@@ -17,7 +18,8 @@ different records encode alike: `["a|b"]` and `["a", "b"]` are different keys. A
 32-byte digest alone: no plaintext is stored in a key, and nothing here logs a unit's text.
 A changed model, setting or glossary changes the key, so nothing ever needs purging.
 
-Values (`CachedUnit`) are successful outputs only: the API has no way to store an error.
+Values (`CachedUnit`) are successful outputs only, typed as the pipeline uses them (the output,
+its alignment, whether it was cut, its quality signals): the API has no way to store an error.
 
 Units being translated right now are shared too ("single flight"): the first `lookup` of a key
 that misses makes its caller the key's leader, and a later lookup of that key, until the leader
@@ -28,25 +30,22 @@ late request): an error is never handed to a waiter, as it is never stored.
 
 from __future__ import annotations
 
+import enum
 import hashlib
-import os
 import struct
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Final
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any
+
+from newsmt.pipeline.documents import Alignment
+from newsmt.pipeline.nfc import NORMALIZATION, normalize
+from newsmt.pipeline.quality import SentenceQuality
 
 #: Bump when anything that shapes a cached value changes meaning (key fields, value fields,
 #: the post-processing of outputs), so that entries from before can never be read back.
-SCHEMA_VERSION = 1
-
-#: Unicode normalization applied to every unit before keying (and, by the pipeline, before the
-#: model), so that composed and decomposed forms of one text share an entry.
-NORMALIZATION: Final = "NFC"
+SCHEMA_VERSION = 2
 
 #: Bytes counted per entry on top of its payload: the Python objects that hold it (the LRU's
 #: slot and link, the (value, size) pair, the value dataclass, the bytes and str headers).
@@ -54,17 +53,10 @@ NORMALIZATION: Final = "NFC"
 #: about 372 bytes per entry beyond the payload; rounded up.
 ENTRY_OVERHEAD_BYTES = 384
 
-#: Bytes counted per number in an alignment or score given as a Python sequence (as if packed).
+#: Bytes counted per number (or enum member, or flag) in a value, as if packed.
 _NUMBER_BYTES = 8
 
 _DIGEST_BYTES = hashlib.sha256().digest_size
-
-_NO_SCORES: Mapping[str, float] = MappingProxyType({})
-
-
-def normalize_unit(text: str) -> str:
-    """`text` in the one normalization newsmt keys by (NFC)."""
-    return unicodedata.normalize(NORMALIZATION, text)
 
 
 # -- canonical records -------------------------------------------------------------------------
@@ -124,7 +116,7 @@ class Hop:
 
     #: Registry name ("opus-mt-en-ru"); the route is the tuple of these.
     model: str
-    #: `hub_identity(repo, commit)` or `files_identity(model_files_digest(folder))`.
+    #: The weights (`ModelIdentity.weights`).
     identity: str
     #: "transformers", "ctranslate2" or "identity".
     engine: str
@@ -135,17 +127,6 @@ class Hop:
     #: Every setting that shapes the output: the engine's GenerationSettings and the pipeline's
     #: output bound and sentence limit. Serialised canonically (key order does not matter).
     decoding: Mapping[str, Any] = field(default_factory=dict)
-
-
-def hub_identity(repo: str, commit: str) -> str:
-    """A hub model's identity: its repo and RESOLVED commit (the snapshot folder's name),
-    never a branch such as "main", which can move."""
-    return f"hub:{repo}@{commit}"
-
-
-def files_identity(digest: str) -> str:
-    """A local or demo model's identity: the digest of its files (`model_files_digest`)."""
-    return f"files:{digest}"
 
 
 def engine_version(engine: str) -> str:
@@ -159,43 +140,6 @@ def engine_version(engine: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "unknown"
-
-
-def served_identity(spec: Any, path: Path | None, demo: bool) -> str:
-    """A loaded model's identity for keys (the pool's `identify` hook; `spec` is its
-    ModelSpec): a pulled snapshot by its repo and resolved commit (the snapshot folder's
-    name), a demo or local model by the digest of its files, the identity engine (no folder)
-    by a fixed name."""
-    if path is None:
-        return f"builtin:identity:{spec.name}"
-    if demo:
-        return files_identity(model_files_digest(path))
-    return hub_identity(spec.repo, path.name)
-
-
-def model_files_digest(folder: str | Path) -> str:
-    """SHA-256 over every file under `folder`: its relative path, size and contents, in path
-    order. Reads every byte, so call it once, when the model loads. Symlinked files (the hub
-    cache's snapshots) are followed; symlinked folders are not."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"model folder {root} is not a directory")
-    files: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in filenames:
-            path = Path(dirpath, name)
-            if path.is_file():
-                files.append((path.relative_to(root).as_posix(), path))
-    files.sort()
-    digest = hashlib.sha256(canonical(("newsmt-model-files", SCHEMA_VERSION, len(files))))
-    for relative, path in files:
-        size = path.stat().st_size
-        digest.update(canonical((relative, size)))
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 class KeyMaker:
@@ -224,9 +168,9 @@ class KeyMaker:
     def key(self, unit: str, glossary: Iterable[Sequence[str]] = ()) -> bytes:
         """The key of `unit` with the glossary entries that match it (each entry a sequence
         of strings, such as (source term, target term)); 32 bytes."""
-        entries = sorted({canonical([normalize_unit(s) for s in entry]) for entry in glossary})
+        entries = sorted({canonical([normalize(s) for s in entry]) for entry in glossary})
         digest = self._prefix.copy()
-        digest.update(canonical(normalize_unit(unit)))
+        digest.update(canonical(normalize(unit)))
         digest.update(b"g" + struct.pack(">Q", len(entries)))
         for entry in entries:
             digest.update(entry)
@@ -238,51 +182,44 @@ class KeyMaker:
 
 @dataclass(frozen=True, slots=True)
 class CachedUnit:
-    """A successful translation of one unit."""
+    """A successful translation of one unit: what a hit gives back instead of running the
+    models (its markup is placed again from the alignment)."""
 
     text: str
-    #: Opaque to the cache: whatever the caller stores (token alignment, source spans). Its size
-    #: must be countable: a buffer (bytes, array.array, numpy), or nested sequences/mappings of
-    #: numbers and strings.
-    alignment: Any = ()
+    #: The output's alignment to the unit's text (NFC); None where the engine gave none.
+    alignment: Alignment | None = None
     #: The output was cut at the length bound or at a runaway loop.
     truncated: bool = False
-    #: Room for per-unit quality scores (name -> value).
-    scores: Mapping[str, float] = field(default_factory=lambda: _NO_SCORES)
+    #: Its quality signals; None where no model ran on it.
+    quality: SentenceQuality | None = None
 
 
 def payload_bytes(value: Any) -> int:
-    """The payload size of `value`: buffers by their bytes, strings by their UTF-8 length,
-    numbers as 8 bytes, containers as the sum of their items. Raises TypeError for anything
-    else, so that no entry is ever counted as smaller than it is by guesswork."""
+    """The payload size of `value`: strings by their UTF-8 length, numbers, flags and enum
+    members as 8 bytes, buffers by their bytes, containers and dataclasses as the sum of their
+    items. Raises TypeError for anything else, so that no entry is ever counted as smaller than
+    it is by guesswork."""
     if value is None:
         return 0
     if isinstance(value, str):
         return len(value.encode("utf-8", "surrogatepass"))
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | int | float | enum.Enum):
         return _NUMBER_BYTES
-    try:
-        with memoryview(value) as view:
-            return view.nbytes
-    except TypeError:
-        pass
+    if isinstance(value, bytes | bytearray | memoryview):
+        return memoryview(value).nbytes
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(payload_bytes(getattr(value, f.name)) for f in fields(value))
     if isinstance(value, Mapping):
         return sum(payload_bytes(k) + payload_bytes(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | frozenset | set):
         return sum(payload_bytes(item) for item in value)
-    raise TypeError(f"cannot size a {type(value).__name__}: pass a buffer or nested sequences")
+    raise TypeError(f"cannot size a {type(value).__name__}")
 
 
 def entry_bytes(key: bytes, value: CachedUnit) -> int:
-    """What one entry counts against the bound: key, text, alignment, scores, flag, overhead."""
-    return (
-        len(key)
-        + payload_bytes(value.text)
-        + payload_bytes(value.alignment)
-        + payload_bytes(value.scores)
-        + 1
-        + ENTRY_OVERHEAD_BYTES
-    )
+    """What one entry counts against the bound: key, payload (text, alignment, flag,
+    quality), overhead."""
+    return len(key) + payload_bytes(value) + ENTRY_OVERHEAD_BYTES
 
 
 # -- the cache ---------------------------------------------------------------------------------
@@ -340,11 +277,6 @@ class Flight:
             self._ready.notify_all()
 
     @property
-    def settled(self) -> bool:
-        with self._ready:
-            return self._settled
-
-    @property
     def value(self) -> CachedUnit | None:
         """The leader's value; None while in flight, or when the leader abandoned the key
         (the follower then translates the unit itself)."""
@@ -360,8 +292,8 @@ class Flight:
 
 class TranslationCache:
     """A thread-safe LRU of `CachedUnit`s bounded by bytes (`entry_bytes`), with a table of
-    the units in flight (`lookup`); get, lookup, put and abandon are O(1) under one lock.
-    `max_bytes=0` turns it off: every get and lookup is a miss (no flights either), nothing is
+    the units in flight (`lookup`); lookup, put and abandon are O(1) under one lock.
+    `max_bytes=0` turns it off: every lookup is a miss (no flights either), nothing is
     stored."""
 
     def __init__(self, max_bytes: int) -> None:
@@ -381,15 +313,6 @@ class TranslationCache:
     @property
     def enabled(self) -> bool:
         return self.max_bytes > 0
-
-    def get(self, key: bytes) -> CachedUnit | None:
-        """The value under `key`, now the most recently used, or None (a miss). Takes no
-        part in single flight: use `lookup` to share units being translated."""
-        with self._lock:
-            found = self._hit_locked(key)
-            if found is None:
-                self._misses += 1
-            return found
 
     def lookup(self, key: bytes) -> CachedUnit | Flight | None:
         """The value under `key` (a hit, now the most recently used); or, when another caller
@@ -458,13 +381,6 @@ class TranslationCache:
             flight = self._flights.pop(key, None)
             if flight is not None:
                 flight._settle(None)
-
-    def clear(self) -> None:
-        """Drop every entry (the counters stay; dropped entries are not evictions). Flights
-        stay: their leaders still put or abandon them."""
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
 
     def __len__(self) -> int:
         with self._lock:

@@ -41,6 +41,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from newsmt.pipeline import numbers
+from newsmt.pipeline.words import WORD
 
 #: Entity matching (see the module docstring) [est].
 ENTITY_MIN_STEM = 4
@@ -49,7 +50,6 @@ ENTITY_MAX_SUFFIX = 3
 MIN_COVERAGE = 0.5
 
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]|_")
-_WORD = re.compile(r"[^\W_]+")
 #: A word of letters, inner hyphens and apostrophes ("Moscow", "NATO", "Jean-Claude", "O'Brien").
 _CAPITALISED = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
@@ -111,10 +111,10 @@ def _bigrams(words: list[str]) -> list[tuple[str, str]]:
 def novel_bigram_ratio(article: str, summary: str) -> float:
     """The share of the summary's word bigrams (with repeats) that the article lacks."""
     fold = unicodedata.normalize("NFC", summary).casefold()
-    summary_bigrams = _bigrams(_WORD.findall(fold))
+    summary_bigrams = _bigrams(WORD.findall(fold))
     if not summary_bigrams:
         return 0.0
-    known = set(_bigrams(_WORD.findall(unicodedata.normalize("NFC", article).casefold())))
+    known = set(_bigrams(WORD.findall(unicodedata.normalize("NFC", article).casefold())))
     return sum(1 for b in summary_bigrams if b not in known) / len(summary_bigrams)
 
 
@@ -167,14 +167,14 @@ def _word_matches(word: str, source_words: set[str], by_stem: dict[str, list[str
 
 def unsupported_entities(source: str, summary: str) -> list[str]:
     """Capitalised word runs of `summary` with a word `source` does not have (module docs)."""
-    source_words = set(_WORD.findall(unicodedata.normalize("NFC", source).casefold()))
+    source_words = set(WORD.findall(unicodedata.normalize("NFC", source).casefold()))
     by_stem: dict[str, list[str]] = {}
     for w in source_words:
         if len(w) >= ENTITY_MIN_STEM:
             by_stem.setdefault(w[:ENTITY_MIN_STEM], []).append(w)
     out: list[str] = []
     for span in _entity_spans(unicodedata.normalize("NFC", summary)):
-        words = [w for w in _WORD.findall(span.casefold()) if len(w) >= 2]
+        words = [w for w in WORD.findall(span.casefold()) if len(w) >= 2]
         if not all(_word_matches(w, source_words, by_stem) for w in words) and span not in out:
             out.append(span)
     return out

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from newsmt.core import languages
 from newsmt.pipeline import numbers
+from newsmt.pipeline.words import WORD
 
 
 class Flag(enum.Enum):
@@ -133,7 +134,6 @@ class SegmentQuality:
 # -- the signals ---------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_WORD = re.compile(r"[^\W_]+")
 _CYRILLIC = re.compile(r"[\u0400-\u052f\u1c80-\u1c8f\u2de0-\u2dff\ua640-\ua69f]")
 _LATIN = re.compile(r"[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
 _SCRIPTS = {languages.RUSSIAN: _CYRILLIC, languages.ENGLISH: _LATIN, languages.SPANISH: _LATIN}
@@ -178,7 +178,7 @@ def script_share(text: str, language: str, min_letters: int) -> float | None:
     pattern = _SCRIPTS.get(language)
     if pattern is None:
         return None
-    words = _WORD.findall(text)
+    words = WORD.findall(text)
     lower = "".join(w for w in words if w.islower())
     letters = lower if sum(map(str.isalpha, lower)) >= min_letters else "".join(words)
     total = sum(map(str.isalpha, letters))
@@ -238,7 +238,7 @@ def loop_repeats(text: str, max_unit: int = DEFAULT_THRESHOLDS.loop_max_unit) ->
 
 
 def _words(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(WORD.findall(text))
 
 
 def _repetition(source: str, output: str, t: QualityThresholds) -> tuple[bool, int, int]:

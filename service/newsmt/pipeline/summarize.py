@@ -18,10 +18,10 @@ from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.pipeline import faithfulness
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
-from newsmt.pipeline.documents import Format, Glossary, parse
+from newsmt.pipeline.documents import Format, Glossary, scan
 from newsmt.pipeline.faithfulness import Faithfulness
 from newsmt.pipeline.segment import fit, segment, sentences
-from newsmt.pipeline.translate import Translator, plain_text
+from newsmt.pipeline.translate import Translator
 
 
 class LongInput(enum.Enum):
@@ -100,8 +100,7 @@ class Summarizer:
         fmt: Format = "plain",
     ) -> Summary:
         """Summarize `text` (a document in `fmt`: the summary reads it without its markup)."""
-        if fmt != "plain":
-            text = plain_text(parse(text, fmt, source or languages.PIVOT))
+        text = scan(text, fmt).plain_text()
         source, confidence = (source, 1.0) if source else self.detector.detect(text)
         if not source and text.strip():
             raise InvalidArgument.field(
@@ -176,10 +175,8 @@ class Summarizer:
         self, text: str, length: Length, policy: LongInput, ctx: RequestContext
     ) -> tuple[str, Handling, tuple[str, ...]]:
         model = self.model()
-        engine = model.engine
-        assert engine is not None
-        window = engine.max_input_tokens
-        tokens = engine.encode(text) if text.strip() else []
+        window = model.max_input_tokens
+        tokens = model.encode(text) if text.strip() else []
         if not tokens:
             return "", Handling(Mode.WHOLE, 0, 0, window), ()
         used = (model.spec.name,)
@@ -200,18 +197,18 @@ class Summarizer:
             )
             return summary, handling, used
         chunks = self._chunks(text, model, window)
-        partials = self._generate(model, [engine.encode(c) for c in chunks], Length(), ctx)
+        partials = self._generate(model, [model.encode(c) for c in chunks], Length(), ctx)
         passes = 0
         joined = " ".join(p for p in partials if p)
-        while engine.count_tokens(joined) > window and passes < self.config.max_reduce_passes:
+        while model.count_tokens(joined) > window and passes < self.config.max_reduce_passes:
             parts = self._chunks(joined, model, window)
             joined = " ".join(
                 p
-                for p in self._generate(model, [engine.encode(c) for c in parts], Length(), ctx)
+                for p in self._generate(model, [model.encode(c) for c in parts], Length(), ctx)
                 if p
             )
             passes += 1
-        final = engine.encode(joined)
+        final = model.encode(joined)
         dropped = max(0, len(final) - window)
         if dropped:  # still too long after the pass limit: cut, and say so in dropped_tokens
             final = [*final[: window - 1], final[-1]]
@@ -228,16 +225,14 @@ class Summarizer:
 
     def _chunks(self, text: str, model: ServedModel, window: int) -> list[str]:
         """Window-sized runs of whole sentences (an over-long sentence is split first)."""
-        engine = model.engine
-        assert engine is not None
-        overhead = engine.count_tokens("")  # start/end markers
+        overhead = model.count_tokens("")  # start/end markers
         budget = window - overhead
-        pieces = fit(segment(text, "en"), lambda s: engine.count_tokens(s) - overhead, budget)
+        pieces = fit(segment(text, "en"), lambda s: model.count_tokens(s) - overhead, budget)
         chunks: list[str] = []
         current: list[str] = []
         used = 0
         for sentence in (p.text for p in pieces if p.translate):
-            n = engine.count_tokens(sentence) - overhead + 1
+            n = model.count_tokens(sentence) - overhead + 1
             if current and used + n > budget:
                 chunks.append(" ".join(current))
                 current, used = [], 0
@@ -250,19 +245,17 @@ class Summarizer:
     def _generate(
         self, model: ServedModel, rows: list[list[str]], length: Length, ctx: RequestContext
     ) -> list[str]:
-        engine, batcher = model.engine, model.batcher
-        assert engine is not None and batcher is not None
-        settings = engine.settings
+        settings = model.settings
         max_new = settings.max_length
         min_new = settings.min_length
         if length.max_tokens:
             max_new = min(max_new, length.max_tokens)
             min_new = min(min_new, max_new // 2)
         ctx.check()
-        outputs = batcher.submit(
+        outputs = model.generate(
             rows, ctx, max_new_tokens=[max_new] * len(rows), min_new_tokens=min_new
         )
-        texts = [engine.decode(out) for out in outputs]
+        texts = [model.decode(out.tokens) for out in outputs]
         if length.max_sentences:
             texts = [" ".join(sentences(t, "en")[: length.max_sentences]) for t in texts]
         return texts

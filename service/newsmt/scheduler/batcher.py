@@ -215,8 +215,12 @@ class BatcherStats:
 class _Ticket:
     """One submission: several items that complete together."""
 
-    def __init__(self, size: int, ctx: RequestContext) -> None:
+    def __init__(
+        self, size: int, ctx: RequestContext, on_engine: Callable[[], None] | None = None
+    ) -> None:
         self.ctx = ctx
+        #: Called once when the first of its items enters an engine call (then set to None).
+        self.on_engine = on_engine
         self.results: list[Generated | None] = [None] * size
         self.remaining = size
         self.error: NewsmtError | None = None
@@ -330,15 +334,18 @@ class Batcher:
         min_new_tokens: int = 0,
         with_attention: bool = False,
         rank: int = 0,
+        on_engine: Callable[[], None] | None = None,
     ) -> list[Generated]:
         """As `submit`, with each row's log-probability and, with `with_attention`, its
         alignment weights (an engine call computes them when any of its rows asks). `rank`
         orders calls among work that arrived together, lowest first (`next_call`): a stream
-        ranks its submissions in document order."""
+        ranks its submissions in document order. `on_engine` is called once, from a worker
+        thread and before the call runs, when the first of these rows enters an engine call
+        (never, when none does)."""
         if not rows:
             return []
         ctx.check()
-        ticket = _Ticket(len(rows), ctx)
+        ticket = _Ticket(len(rows), ctx, on_engine)
         now = time.monotonic()
         with self._cond:
             if not self._running:
@@ -456,6 +463,7 @@ class Batcher:
                 return
             if call:
                 try:
+                    self._announce(call)
                     self._execute(call)
                 finally:
                     with self._cond:
@@ -485,6 +493,20 @@ class Batcher:
                     break
                 self._cond.wait(wait)
             return self._take()
+
+    def _announce(self, call: list[_Item]) -> None:
+        """Call the `on_engine` hook of each submission with work in `call`, once per
+        submission (taken under the lock, so that two workers never both call it), outside the
+        lock."""
+        hooks: list[Callable[[], None]] = []
+        with self._cond:
+            for item in call:
+                hook = item.ticket.on_engine
+                if hook is not None:
+                    item.ticket.on_engine = None
+                    hooks.append(hook)
+        for hook in hooks:
+            hook()
 
     def _budget_full(self) -> bool:
         """Does the queue fill an engine call for every idle worker (each takes its share,
@@ -530,10 +552,6 @@ class Batcher:
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
         if call:
-            for item in call:
-                started = item.ticket.ctx.engine_started
-                if started is not None:
-                    started.set()
             self._busy += 1
             if self._queue and self._busy < self.workers:
                 self._cond.notify()  # an idle worker takes the rest

@@ -20,12 +20,12 @@ from grpc_reflection.v1alpha import reflection
 
 from newsmt.core.errors import ServiceUnavailable
 from newsmt.engines.base import EngineOptions
-from newsmt.models.calibration import CalibrationError, load_server_calibration
+from newsmt.models.calibration import Calibration, CalibrationError, load_server_calibration
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import Registry
 from newsmt.models.store import ModelStore
 from newsmt.pipeline.article import ArticleProcessor
-from newsmt.pipeline.cache import TranslationCache, served_identity
+from newsmt.pipeline.cache import TranslationCache
 from newsmt.pipeline.config import PipelineConfig
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.summarize import Summarizer
@@ -113,34 +113,19 @@ class NewsmtServer:
             calibration = load_server_calibration(settings.calibration, settings.model_dir)
         except CalibrationError as exc:
             raise SettingsError(f"calibration: {exc}") from None
-        self.pool = ModelPool(
-            self.registry,
-            ModelStore(settings.model_dir),
-            calibration=calibration,
-            batcher_config=BatcherConfig(
-                max_batch_tokens=settings.max_batch_tokens,
-                max_batch_size=settings.max_batch_size,
-                max_delay=settings.max_queue_delay_ms / 1000,
-                quiet=settings.queue_quiet_ms / 1000,
-                max_queue=settings.max_queue,
-            ),
-            engine_options=EngineOptions(
-                device=settings.device,
-                intra_threads=self.threads.intra,
-                inter_threads=self.threads.inter,
-            ),
-            observer_factory=self.metrics.batch_observer,
-            identify=served_identity,
-        )
+        self.pool = self._model_pool(calibration)
         self.detector = LanguageDetection()
         config = PipelineConfig(max_sentence_tokens=settings.max_sentence_tokens)
         self.cache = TranslationCache(settings.cache_bytes)
-        self.translator = Translator(self.pool, self.detector, config, cache=self.cache)
-        self.summarizer = Summarizer(self.pool, self.translator, self.detector, config)
-        # ProcessArticle fans out into stages (one per target language, one per summary).
+        # ProcessArticle fans out into stages (one per target language, one per summary), and
+        # streams run their submissions here.
         self._stage_pool = futures.ThreadPoolExecutor(
             max_workers=settings.max_inflight_requests * 4, thread_name_prefix="stage"
         )
+        self.translator = Translator(
+            self.pool, self.detector, config, cache=self.cache, stages=self._stage_pool
+        )
+        self.summarizer = Summarizer(self.pool, self.translator, self.detector, config)
         self.articles = ArticleProcessor(
             self.translator, self.summarizer, self.detector, self._stage_pool
         )
@@ -161,7 +146,34 @@ class NewsmtServer:
             observers=[self.metrics.observe_rpc],
         )
         self.metrics.watch(self.pool, self.admission, self.cache)
-        self.grpc_server = grpc.server(
+        self.grpc_server = self._grpc_server()
+        self.port = self._listen()
+
+    def _model_pool(self, calibration: dict[str, Calibration]) -> ModelPool:
+        settings = self.settings
+        return ModelPool(
+            self.registry,
+            ModelStore(settings.model_dir),
+            calibration=calibration,
+            batcher_config=BatcherConfig(
+                max_batch_tokens=settings.max_batch_tokens,
+                max_batch_size=settings.max_batch_size,
+                max_delay=settings.max_queue_delay_ms / 1000,
+                quiet=settings.queue_quiet_ms / 1000,
+                max_queue=settings.max_queue,
+            ),
+            engine_options=EngineOptions(
+                device=settings.device,
+                intra_threads=self.threads.intra,
+                inter_threads=self.threads.inter,
+            ),
+            observer_factory=self.metrics.batch_observer,
+        )
+
+    def _grpc_server(self) -> grpc.Server:
+        """The gRPC server with every service, health (NOT_SERVING until warm) and reflection."""
+        settings = self.settings
+        server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.threads.grpc_workers, thread_name_prefix="grpc"
             ),
@@ -179,30 +191,36 @@ class NewsmtServer:
             ],
         )
         translation_pb2_grpc.add_TranslationServiceServicer_to_server(
-            TranslationServicer(settings, self.translator, self.detector), self.grpc_server
+            TranslationServicer(settings, self.translator, self.detector), server
         )
         summarization_pb2_grpc.add_SummarizationServiceServicer_to_server(
-            SummarizationServicer(settings, self.summarizer), self.grpc_server
+            SummarizationServicer(settings, self.summarizer), server
         )
         article_pb2_grpc.add_ArticleServiceServicer_to_server(
-            ArticleServicer(settings, self.articles), self.grpc_server
+            ArticleServicer(settings, self.articles), server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server
+            (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         for name in ("", *SERVICES):
             self.health.set(name, _NOT_SERVING)
+        return server
+
+    def _listen(self) -> int:
+        """Bind the gRPC port (TLS when configured); the port bound."""
+        settings = self.settings
         address = _listen_address(settings.host, settings.port)
         if settings.tls_cert is not None and settings.tls_key is not None:
             credentials = server_credentials(
                 settings.tls_cert, settings.tls_key, settings.tls_client_ca
             )
-            self.port = self.grpc_server.add_secure_port(address, credentials)
+            port: int = self.grpc_server.add_secure_port(address, credentials)
         else:
-            self.port = self.grpc_server.add_insecure_port(address)
-        if self.port == 0:
+            port = self.grpc_server.add_insecure_port(address)
+        if port == 0:
             raise SettingsError(f"cannot listen on {address}: address in use or not allowed")
+        return port
 
     def _interceptors(self) -> list[grpc.ServerInterceptor]:
         interceptors: list[grpc.ServerInterceptor] = []

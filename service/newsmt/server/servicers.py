@@ -13,8 +13,10 @@ from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Entry, Format, Glossary
 from newsmt.pipeline.quality import Flag, SegmentQuality
+from newsmt.pipeline.results import Translated
+from newsmt.pipeline.stream import StreamedUnit
 from newsmt.pipeline.summarize import Handling, Length, LongInput, Mode, Summarizer, Summary
-from newsmt.pipeline.translate import StreamedUnit, Translated, Translator
+from newsmt.pipeline.translate import Translator
 from newsmt.server.context import current_request
 from newsmt.server.settings import Settings
 from newsmt.server.status import rpc_method, rpc_stream, stage_code

@@ -1,18 +1,20 @@
 """Documents: plain text, HTML and Markdown, parsed into translatable units and put back
 together around their translations, with protected spans and glossaries.
 
-    doc = parse(text, "html", "en")
+    doc = parse(text, "html", "en")       # or: read = scan(text, "html"); detect on
+                                          # read.plain_text(); doc = read.document(language)
     outputs = [translate(u) if u.needs_model else None for u in doc.units]
     rendered = render(doc, outputs)      # rendered.text, rendered.markup_degraded
 
 Everything here is pure: no engine, scheduler or server. See `model` for the types, `align` for
-building alignments from model attention, `protect` and `glossary` for the post-decoding checks.
+building alignments from model attention, `finish` for the repairs after decoding (protected
+spans, glossary terms), `render` for putting a document (or a stream's pieces) back together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from newsmt.core.errors import Internal
 from newsmt.pipeline.documents import html as _html
@@ -25,8 +27,8 @@ from newsmt.pipeline.documents.align import (
     merge_pieces,
     token_spans,
 )
-from newsmt.pipeline.documents.blocks import Block
-from newsmt.pipeline.documents.glossary import Applied, Entry, Glossary, TermMatch, merge_reports
+from newsmt.pipeline.documents.blocks import Block, Scanned
+from newsmt.pipeline.documents.glossary import Applied, Entry, Glossary, TermMatch, merge_terms
 from newsmt.pipeline.documents.limits import (
     MAX_GLOSSARY_ENTRIES,
     check_format,
@@ -60,6 +62,7 @@ __all__ = [
     "Protected",
     "Rendered",
     "Repaired",
+    "Scan",
     "TermMatch",
     "TokenLink",
     "Unit",
@@ -71,31 +74,76 @@ __all__ = [
     "compose",
     "diagonal",
     "merge_pieces",
-    "merge_reports",
+    "merge_terms",
     "parse",
+    "plain_text",
     "render",
+    "scan",
     "token_spans",
 ]
 
 
-def parse(text: str, fmt: Format, language: str) -> Document:
-    """Parse `text` as `fmt` into units. Never raises on malformed input; an internal failure
-    is reported as `Internal` without any of the text."""
+@dataclass(frozen=True)
+class Scan:
+    """A document read up to its blocks: what a reader reads is known (`plain_text`, for
+    language detection), the sentences, which depend on the language, are not cut yet
+    (`document`). So a document whose language must be detected is still parsed once."""
+
+    format: Format
+    source: str
+    scanned: Scanned
+    #: Part of the document could not be mapped onto its source (Markdown).
+    degraded: bool = False
+
+    def plain_text(self) -> str:
+        """What a reader reads, without markup (plain text: the text as it is)."""
+        return self.source if self.format == "plain" else self.scanned.plain_text()
+
+    def document(self, language: str) -> Document:
+        """The document with its sentences cut for `language`."""
+        try:
+            units = _indexed(self.scanned.units(language))
+        except Exception:
+            raise Internal(f"the {self.format} document parser failed") from None
+        return Document(self.format, self.source, language, units, self.degraded)
+
+
+def scan(text: str, fmt: Format) -> Scan:
+    """Read `text` as `fmt` up to its blocks. Never raises on malformed input; an internal
+    failure is reported as `Internal` without any of the text."""
     check_format(fmt)
     try:
         degraded = False
         if fmt == "html":
-            units = _html.parse(text, language)
+            scanned = _html.scan(text)
         elif fmt == "markdown":
-            found, degraded = _markdown.parse(text, language)
-            units = _indexed(found)
+            scanned, degraded = _markdown.scan(text)
         else:
             block = Block()
             block.text(text, 0)
-            units = _indexed(block.cut(text, language, 0, each_own_block=True))
+            scanned = Scanned(text, each_own_block=True)
+            scanned.block(block)
     except Exception:
         raise Internal(f"the {fmt} document parser failed") from None
-    return Document(fmt, text, language, units, degraded)
+    return Scan(fmt, text, scanned, degraded)
+
+
+def parse(text: str, fmt: Format, language: str) -> Document:
+    """Parse `text` as `fmt` into units for `language` (`scan`, then `Scan.document`)."""
+    return scan(text, fmt).document(language)
+
+
+def plain_text(doc: Document) -> str:
+    """What a reader would read of a document, without its markup: each block's sentences
+    joined by spaces, blocks by blank lines (attribute values left out). Plain text comes
+    back as it is."""
+    if doc.format == "plain":
+        return doc.source
+    blocks: dict[int, list[str]] = {}
+    for unit in doc.units:
+        if unit.kind == "sentence":
+            blocks.setdefault(unit.block, []).append(unit.text)
+    return "\n\n".join(" ".join(texts) for _, texts in sorted(blocks.items()))
 
 
 def render(doc: Document, outputs: Sequence[UnitOutput | None]) -> Rendered:

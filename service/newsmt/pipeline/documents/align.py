@@ -235,12 +235,13 @@ def replace(
 
 def widen_to_words(out: str, start: int, end: int) -> tuple[int, int]:
     """Extend a span so that it does not cut a word: over word characters on both sides."""
-    while 0 < start < len(out) and _is_word(out[start - 1]) and _is_word(out[start]):
+    while 0 < start < len(out) and is_word(out[start - 1]) and is_word(out[start]):
         start -= 1
-    while 0 < end < len(out) and _is_word(out[end]) and _is_word(out[end - 1]):
+    while 0 < end < len(out) and is_word(out[end]) and is_word(out[end - 1]):
         end += 1
     return start, end
 
 
-def _is_word(ch: str) -> bool:
+def is_word(ch: str) -> bool:
+    """A word character, as tags and spans snap to words (letters, digits, underscore)."""
     return ch.isalnum() or ch == "_"

@@ -11,7 +11,7 @@ every unit: it is part of the skeleton and is copied as it is.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from newsmt.pipeline.documents import protect
 from newsmt.pipeline.documents.model import Mark, Protected, Unit, Void
@@ -264,6 +264,45 @@ class Block:
                 return in_unit[elem]
             elem = self._parent[elem]
         return None
+
+
+class Scanned:
+    """A document's blocks (and HTML attribute values) in source order, before its sentences
+    are cut: what a reader reads (`plain_text`) is known here, so the language can be detected
+    before the one cut into units, which depends on it (`units`)."""
+
+    def __init__(self, source: str, *, each_own_block: bool = False) -> None:
+        self.source = source
+        #: Blocks, and attribute units whose `block` is set when cut (the blocks before them).
+        self.items: list[Block | Unit] = []
+        #: Plain text: every sentence is its own block.
+        self.each_own_block = each_own_block
+
+    def block(self, block: Block) -> None:
+        self.items.append(block)
+
+    def attribute(self, unit: Unit) -> None:
+        self.items.append(unit)
+
+    def plain_text(self) -> str:
+        """What a reader reads: each block's text, blocks separated by blank lines (attribute
+        values left out)."""
+        texts = ("".join(item.parts).strip() for item in self.items if isinstance(item, Block))
+        return "\n\n".join(text for text in texts if text)
+
+    def units(self, language: str) -> list[Unit]:
+        """The units, sentences cut for `language`, in scan order (indexes not set)."""
+        units: list[Unit] = []
+        block_no = 0
+        for item in self.items:
+            if isinstance(item, Unit):
+                units.append(replace(item, block=block_no))
+                continue
+            found = item.cut(self.source, language, block_no, each_own_block=self.each_own_block)
+            if found:
+                units.extend(found)
+                block_no += len(found) if self.each_own_block else 1
+        return units
 
 
 def needs_model(text: str, protected: list[tuple[int, int]]) -> bool:

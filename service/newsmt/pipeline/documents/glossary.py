@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from newsmt.pipeline.documents import align
 from newsmt.pipeline.documents.model import Alignment, TokenLink
@@ -177,23 +176,15 @@ def _clean(
     return (a, b)
 
 
-class Report(Protocol):
-    """Anything with a unit's applied and missed terms (`Applied`, `finish.Finished`)."""
-
-    @property
-    def applied(self) -> tuple[str, ...]: ...
-
-    @property
-    def missed(self) -> tuple[str, ...]: ...
-
-
-def merge_reports(reports: Iterable[Report]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The applied and missed terms of a whole document from its units' reports: a term applied
-    in any unit has its target in the document's output, so it is applied; the rest of the
-    matched terms are missed."""
+def merge_terms(
+    reports: Iterable[tuple[Sequence[str], Sequence[str]]],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The applied and missed terms of a whole document from its parts' (applied, missed)
+    terms: a term applied in any part has its target in the document's output, so it is
+    applied; the rest of the matched terms are missed."""
     applied: list[str] = []
     missed: list[str] = []
-    for report in reports:
-        applied.extend(s for s in report.applied if s not in applied)
-        missed.extend(s for s in report.missed if s not in missed)
+    for part_applied, part_missed in reports:
+        applied.extend(s for s in part_applied if s not in applied)
+        missed.extend(s for s in part_missed if s not in missed)
     return tuple(applied), tuple(s for s in missed if s not in applied)

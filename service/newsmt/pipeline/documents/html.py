@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from newsmt.pipeline.documents import protect
-from newsmt.pipeline.documents.blocks import Block, needs_model
+from newsmt.pipeline.documents.blocks import Block, Scanned, needs_model
 from newsmt.pipeline.documents.model import Protected, Unit
 
 INLINE = frozenset(
@@ -208,16 +208,14 @@ class _Opaque:
 
 
 class _Parser:
-    def __init__(self, source: str, language: str) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.language = language
-        self.units: list[Unit] = []
+        self.scanned = Scanned(source)
         self.block = Block()
         self.names: list[str] = []  # names of the block's open inline elements
-        self.block_no = 0
         self.opaque: _Opaque | None = None
 
-    def run(self) -> list[Unit]:
+    def run(self) -> Scanned:
         for token, end in tokenize(self.source):
             if self.opaque is not None and self._in_opaque(token, end):
                 continue
@@ -225,7 +223,7 @@ class _Parser:
         if self.opaque is not None:
             self._end_opaque(len(self.source))
         self._flush(len(self.source))
-        return self.units
+        return self.scanned
 
     # -- opaque elements ---------------------------------------------------------------------
 
@@ -358,10 +356,7 @@ class _Parser:
 
     def _flush(self, at: int) -> None:
         self.block.close_all(at)
-        units = self.block.cut(self.source, self.language, self.block_no)
-        if units:
-            self.units.extend(units)
-            self.block_no += 1
+        self.scanned.block(self.block)
         self.block = Block()
         self.names = []
 
@@ -373,7 +368,7 @@ class _Parser:
                 continue
             spans = protect.find_spans(text)
             protected = tuple(Protected(s.start, s.end, s.kind, None, -1) for s in spans)
-            self.units.append(
+            self.scanned.attribute(
                 Unit(
                     index=-1,
                     kind="attribute",
@@ -384,7 +379,7 @@ class _Parser:
                     voids=(),
                     protected=protected,
                     needs_model=needs_model(text, [(s.start, s.end) for s in spans]),
-                    block=self.block_no,
+                    block=-1,  # set when the sentences are cut (`Scanned.units`)
                     attribute=name,
                     quote=quote,
                 )
@@ -440,8 +435,6 @@ def _attribute_values(token: _Token) -> dict[str, tuple[int, int, str]]:
     return values
 
 
-def parse(source: str, language: str) -> tuple[Unit, ...]:
-    """The units of an HTML document, in source order, indexed."""
-    units = _Parser(source, language).run()
-    units.sort(key=lambda u: u.source_start)
-    return tuple(replace(u, index=i) for i, u in enumerate(units))
+def scan(source: str) -> Scanned:
+    """The blocks and attribute values of an HTML document, before sentences are cut."""
+    return _Parser(source).run()

@@ -24,8 +24,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
-from newsmt.pipeline.documents.blocks import Block
-from newsmt.pipeline.documents.model import Unit
+from newsmt.pipeline.documents.blocks import Block, Scanned
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _BLANK = " \t"
@@ -58,15 +57,15 @@ class _Lines:
         return self.sources[j] + p - self.starts[j]
 
 
-def parse(source: str, language: str) -> tuple[list[Unit], bool]:
-    """The units of a Markdown document (indexes not set), and whether a block was skipped."""
+def scan(source: str) -> tuple[Scanned, bool]:
+    """The blocks of a Markdown document, before sentences are cut, and whether a block could
+    not be mapped onto the source (it is then copied untranslated)."""
     md = _markdown()
     env: dict[str, Any] = {}
     tokens = md.parse(source, env)
     lines = _source_lines(source)
-    units: list[Unit] = []
+    scanned = Scanned(source)
     degraded = False
-    block_no = 0
     cell_line, cell_cursor = -1, 0
     for i, token in enumerate(tokens):
         if token.type != "inline" or token.map is None or not token.content.strip():
@@ -83,11 +82,8 @@ def parse(source: str, language: str) -> tuple[list[Unit], bool]:
         except _Mismatch:
             degraded = True
             continue
-        found = block.cut(source, language, block_no)
-        if found:
-            units.extend(found)
-            block_no += 1
-    return units, degraded
+        scanned.block(block)
+    return scanned, degraded
 
 
 def _source_lines(source: str) -> list[tuple[int, int]]:

@@ -152,13 +152,13 @@ def find_all(haystack: str, needle: str, *, glued: tuple[bool, bool] = (False, F
     found: list[int] = []
     if not needle:
         return found
-    check_left = _is_word(needle[0]) and not glued[0]
-    check_right = _is_word(needle[-1]) and not glued[1]
+    check_left = align.is_word(needle[0]) and not glued[0]
+    check_right = align.is_word(needle[-1]) and not glued[1]
     at = haystack.find(needle)
     while at >= 0:
         end = at + len(needle)
-        if (not check_left or at == 0 or not _is_word(haystack[at - 1])) and (
-            not check_right or end == len(haystack) or not _is_word(haystack[end])
+        if (not check_left or at == 0 or not align.is_word(haystack[at - 1])) and (
+            not check_right or end == len(haystack) or not align.is_word(haystack[end])
         ):
             found.append(at)
             at = haystack.find(needle, end)
@@ -170,13 +170,9 @@ def find_all(haystack: str, needle: str, *, glued: tuple[bool, bool] = (False, F
 def glued(text: str, start: int, end: int) -> tuple[bool, bool]:
     """Whether ``text[start:end]`` touches a word character on its left and on its right."""
     return (
-        start > 0 and _is_word(text[start - 1]) and _is_word(text[start]),
-        end < len(text) and _is_word(text[end]) and _is_word(text[end - 1]),
+        start > 0 and align.is_word(text[start - 1]) and align.is_word(text[start]),
+        end < len(text) and align.is_word(text[end]) and align.is_word(text[end - 1]),
     )
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 def _count(haystack: str, needle: str, sticky: dict[str, tuple[bool, bool]]) -> int:

@@ -63,17 +63,21 @@ def escape_attribute(text: str, quote: str) -> str:
     return value
 
 
-def _markup_writer(doc: Document, outputs: Sequence[UnitOutput | None]) -> project.MarkupOf:
+def _markup_writer(
+    doc: Document, outputs: Sequence[UnitOutput | None], indexes: Sequence[int]
+) -> project.MarkupOf:
     """`markup_of(raw, at)`: the source slice `raw` (found at offset `at`) with the translated
-    attribute values inside it written in."""
+    attribute values inside it written in, for the units `indexes` (a piece's own)."""
     source = doc.source
     # Translated attribute values: (start, end, replacement), in source order.
     values: list[tuple[int, int, str]] = []
-    for unit, output in zip(doc.units, outputs, strict=True):
+    for i in indexes:
+        unit, output = doc.units[i], outputs[i]
         if unit.kind == "attribute" and output is not None and output[0] != unit.text:
             values.append(
                 (unit.source_start, unit.source_end, escape_attribute(output[0], unit.quote))
             )
+    values.sort()
     starts = [v[0] for v in values]
 
     def markup_of(raw: str, at: int) -> str:
@@ -94,36 +98,6 @@ def _markup_writer(doc: Document, outputs: Sequence[UnitOutput | None]) -> proje
         return "".join(parts)
 
     return markup_of
-
-
-def render(doc: Document, outputs: Sequence[UnitOutput | None]) -> Rendered:
-    """The document with each unit ``i`` replaced by ``outputs[i]``: ``(text, alignment)``, or
-    None for a unit that was not translated (rendered from its source)."""
-    if len(outputs) != len(doc.units):
-        raise ValueError(f"outputs: {len(outputs)} given for {len(doc.units)} units")
-    source = doc.source
-    markup_of = _markup_writer(doc, outputs)
-    escape = _ESCAPES[doc.format]
-    parts: list[str] = []
-    degraded: list[int] = []
-    cursor = 0
-    for unit, output in zip(doc.units, outputs, strict=True):
-        if unit.kind != "sentence":
-            continue
-        parts.append(markup_of(source[cursor : unit.source_start], cursor))
-        cursor = unit.source_end
-        original = source[unit.source_start : unit.source_end]
-        if output is None or output[0] == unit.text:
-            parts.append(markup_of(original, unit.source_start))
-            continue
-        text, was_degraded = project.render_unit(
-            unit, output[0], output[1], escape=escape, markup_of=markup_of
-        )
-        parts.append(text)
-        if was_degraded:
-            degraded.append(unit.index)
-    parts.append(markup_of(source[cursor:], cursor))
-    return Rendered("".join(parts), bool(degraded) or doc.degraded, tuple(degraded))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,57 +125,62 @@ class RenderedPiece:
 
 def piece_spans(doc: Document) -> list[PieceSpan]:
     """The pieces of `doc`, in document order: one per sentence unit; a document with no
-    sentence is one piece (none when its source is empty)."""
+    sentence is one piece (none when its source is empty). Linear in the units."""
     sentences = [unit for unit in doc.units if unit.kind == "sentence"]
     if not sentences:
         if not doc.source:
             return []
         return [PieceSpan(0, len(doc.source), None, tuple(u.index for u in doc.units))]
+    # Attribute units by source offset: each falls in exactly one piece's span.
+    attributes = sorted((u.source_start, u.index) for u in doc.units if u.kind == "attribute")
     spans: list[PieceSpan] = []
     start = 0
+    next_attribute = 0
     for k, unit in enumerate(sentences):
         end = len(doc.source) if k == len(sentences) - 1 else unit.source_end
-        needs = tuple(
-            u.index
-            for u in doc.units
-            if u.index == unit.index or (u.kind == "attribute" and start <= u.source_start < end)
-        )
-        spans.append(PieceSpan(start, end, unit.index, needs))
+        needs = [unit.index]
+        while next_attribute < len(attributes) and attributes[next_attribute][0] < end:
+            if attributes[next_attribute][0] >= start:
+                needs.append(attributes[next_attribute][1])
+            next_attribute += 1
+        spans.append(PieceSpan(start, end, unit.index, tuple(sorted(needs))))
         start = end
     return spans
 
 
-def render_pieces(
-    doc: Document,
-    outputs: Sequence[UnitOutput | None],
-    spans: Sequence[PieceSpan] | None = None,
-) -> list[RenderedPiece]:
-    """`spans` (default: all of `piece_spans(doc)`) rendered as `render` renders them: their
-    texts, for every span of the document joined in order, are `render(doc, outputs).text`.
-    A piece reads only the outputs of its `needs`, so a stream can render the first pieces
-    while later units are still None."""
+def render_piece(
+    doc: Document, outputs: Sequence[UnitOutput | None], span: PieceSpan
+) -> RenderedPiece:
+    """One piece of `doc`, rendered from the outputs of its own units (`span.needs`): the
+    others may still be None, so a stream renders its first pieces while the rest is being
+    translated, and each piece costs its own size."""
+    source = doc.source
+    markup_of = _markup_writer(doc, outputs, span.needs)
+    if span.unit is None:
+        text = markup_of(source[span.source_start : span.source_end], span.source_start)
+        return RenderedPiece(span, text, False)
+    unit = doc.units[span.unit]
+    output = outputs[span.unit]
+    parts = [markup_of(source[span.source_start : unit.source_start], span.source_start)]
+    degraded = False
+    if output is None or output[0] == unit.text:
+        # Unchanged: copied from the source, entities and whitespace as written.
+        parts.append(markup_of(source[unit.source_start : unit.source_end], unit.source_start))
+    else:
+        text, degraded = project.render_unit(
+            unit, output[0], output[1], escape=_ESCAPES[doc.format], markup_of=markup_of
+        )
+        parts.append(text)
+    parts.append(markup_of(source[unit.source_end : span.source_end], unit.source_end))
+    return RenderedPiece(span, "".join(parts), degraded)
+
+
+def render(doc: Document, outputs: Sequence[UnitOutput | None]) -> Rendered:
+    """The document with each unit ``i`` replaced by ``outputs[i]``: ``(text, alignment)``, or
+    None for a unit that was not translated (rendered from its source). The join of its
+    pieces (`render_piece`)."""
     if len(outputs) != len(doc.units):
         raise ValueError(f"outputs: {len(outputs)} given for {len(doc.units)} units")
-    source = doc.source
-    markup_of = _markup_writer(doc, outputs)
-    escape = _ESCAPES[doc.format]
-    out: list[RenderedPiece] = []
-    for span in piece_spans(doc) if spans is None else spans:
-        if span.unit is None:
-            text = markup_of(source[span.source_start : span.source_end], span.source_start)
-            out.append(RenderedPiece(span, text, False))
-            continue
-        unit = doc.units[span.unit]
-        output = outputs[span.unit]
-        parts = [markup_of(source[span.source_start : unit.source_start], span.source_start)]
-        degraded = False
-        if output is None or output[0] == unit.text:
-            parts.append(markup_of(source[unit.source_start : unit.source_end], unit.source_start))
-        else:
-            text, degraded = project.render_unit(
-                unit, output[0], output[1], escape=escape, markup_of=markup_of
-            )
-            parts.append(text)
-        parts.append(markup_of(source[unit.source_end : span.source_end], unit.source_end))
-        out.append(RenderedPiece(span, "".join(parts), degraded))
-    return out
+    pieces = [render_piece(doc, outputs, span) for span in piece_spans(doc)]
+    degraded = tuple(p.span.unit for p in pieces if p.degraded and p.span.unit is not None)
+    return Rendered("".join(p.text for p in pieces), bool(degraded) or doc.degraded, degraded)
