@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from common import ROOT, ensure_models
 
@@ -47,12 +48,11 @@ def measure(ct2: Path, tokenizer: Path, rows: int, width: int, bound: int) -> fl
     return float(out.stdout.strip())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/decode_memory.json")
-    args = parser.parse_args()
-    model = ensure_models(args.model_dir.resolve())["opus-mt-en-ru"]
+def run(model_dir: Path) -> dict[str, Any]:
+    """Every shape in `SHAPES` measured once, each in a fresh process; the median cost per
+    position is what the memory target of `bench/run.py` and docs/OPERATIONS.md's sizing
+    formula use."""
+    model = ensure_models(model_dir.resolve())["opus-mt-en-ru"]
     results = []
     for rows, width, bound in SHAPES:
         mib = measure(model.ct2["int8"], model.path, rows, width, bound)
@@ -71,18 +71,20 @@ def main() -> int:
         print(f"{rows:3d} rows x ({width} + {bound}): +{mib:6.1f} MiB, {kib:5.1f} KiB a position")
     median = statistics.median(r["kib_per_position"] for r in results)
     print(f"median: {median:.1f} KiB a position")
-    args.out.write_text(
-        json.dumps(
-            {
-                "model": "opus-mt-en-ru int8, beam 4",
-                "shapes": results,
-                "median_kib_per_position": median,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    return {
+        "model": "opus-mt-en-ru int8, beam 4",
+        "shapes": results,
+        "median_kib_per_position": median,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/decode_memory.json")
+    args = parser.parse_args()
+    found = run(args.model_dir)
+    args.out.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

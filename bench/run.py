@@ -28,6 +28,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import baselines
+import decode_memory
 import documents
 import engines
 import feed
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         results["streams"] = streams.run(model_dir, repeats, log_dir)
     with timed("(g) markup overhead"):
         results["documents"] = documents.run(model_dir, repeats, log_dir)
+    with timed("decoding memory per position"):
+        results["decode_memory"] = decode_memory.run(model_dir)
     results["targets"] = report.targets(
         results["service"],
         results["overhead"],
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"],
         results["feed"],
         results["streams"],
+        results["decode_memory"],
     )
     results["duration_s"] = round(time.perf_counter() - began, 1)
     write(args.out, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -216,6 +216,13 @@ class ServerProcess:
         kib = proc_status_kib(self.pid, "VmHWM")
         return None if kib is None else round(kib / 1024, 1)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time it has used so far, user and system, from /proc/PID/stat."""
+        with open(f"/proc/{self.pid}/stat", encoding="ascii") as stat:
+            # Fields after the command name (which may hold spaces), from field 3 on.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def send(self, signum: int) -> None:
         """Send a signal (SIGTERM, SIGKILL, ...) without waiting."""
         assert self.process is not None, "not started"
