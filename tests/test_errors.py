@@ -72,17 +72,57 @@ def test_limits(identity_server, identity_client: Client) -> None:  # type: igno
     with pytest.raises(InvalidArgumentError) as info:
         identity_client.translate(["x"] * (settings.max_segments + 1), source="en", target="ru")
     assert info.value.violations[0].field == "segments"
+    # One segment may use the whole request's budget of characters for the models ...
+    limit = settings.max_request_chars
+    page = ("word " * (limit // 5))[: limit - 1] + "."
+    [whole] = identity_client.translate([page], source="en", target="ru")
+    assert whole.text == page and len(page) == limit
+    # ... and no more: the error names the field, the limit and its flag.
     with pytest.raises(InvalidArgumentError) as info:
         identity_client.translate(
-            ["y" * (settings.max_segment_chars + 1)], source="en", target="ru"
+            ["y" * (settings.max_request_chars // 2), "z" * (settings.max_request_chars // 2 + 1)],
+            source="en",
+            target="ru",
         )
-    assert info.value.violations[0].field == "segments[0].text"
+    [violation] = info.value.violations
+    assert violation.field == "segments[1].text"
+    assert f"the limit is {settings.max_request_chars} (--max-request-chars)" in str(info.value)
     with pytest.raises(InvalidArgumentError) as info:
         identity_client.summarize("text", source="en", max_tokens=settings.max_summary_tokens + 1)
     assert info.value.violations[0].field == "length.max_tokens"
     with pytest.raises(InvalidArgumentError) as info:
         identity_client.process_article("t", "b", targets=["ru", "ru"])
     assert info.value.violations[0].field == "target_language_codes[1]"
+
+
+def test_markup_is_limited_by_bytes_and_only_text_by_characters(tmp_path: Path) -> None:
+    registry = Registry.load().with_engine("identity")
+    with (
+        running_server(
+            registry,
+            model_dir=tmp_path,
+            max_document_bytes=2000,
+            max_request_chars=100,
+            max_segment_chars=100,
+        ) as (_, address),
+        Client(address, timeout=30) as client,
+    ):
+        # 1,900 bytes of markup around 38 characters of text: within both limits.
+        markup = '<div class="' + "x" * 1800 + '">'
+        page = f"{markup}<p>The minister resigned on Tuesday.</p></div>"
+        assert len(page.encode()) < 2000
+        [out] = client.translate([page], source="en", target="ru", format="html")
+        assert out.text == page
+        # The same sentence as plain text, four times over, is over the characters budget.
+        with pytest.raises(InvalidArgumentError) as info:
+            client.translate(["The minister resigned on Tuesday. " * 4], source="en", target="ru")
+        assert "(--max-request-chars)" in str(info.value)
+        # More bytes than a document may have, whatever its text.
+        with pytest.raises(InvalidArgumentError) as info:
+            client.translate([page + "<!--" + "y" * 200 + "-->"], target="ru", format="html")
+        [violation] = info.value.violations
+        assert violation.field == "segments[0].text"
+        assert "the limit is 2000 (--max-document-bytes)" in violation.description
 
 
 def test_reject_policy_for_long_input(identity_client: Client) -> None:
@@ -158,7 +198,7 @@ def test_lone_surrogates_are_named_and_never_reach_a_model() -> None:
     checker.text("segments[0].text", "clean text")
     checker.text("segments[1].text", "ab\udc80c")
     with pytest.raises(InvalidArgument) as raised:
-        checker.done()
+        checker.done("texts")
     assert [(v.field, v.description) for v in raised.value.violations] == [
         ("segments[1].text", "contains lone surrogate code points")
     ]

@@ -6,6 +6,7 @@ request gets INVALID_ARGUMENT naming the field; every valid one comes back exact
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from newsmt.core import languages
 from newsmt.models.registry import Registry
+from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.documents import parse
 from newsmt.server.app import NewsmtServer
 from newsmt.v1 import (
     article_pb2,
@@ -33,6 +36,7 @@ from .conftest import running_server
 
 MAX_SEGMENTS = 6
 MAX_CHARS = 400
+MAX_BYTES = 600
 DEADLINE = 5.0
 MARGIN = 1.0
 
@@ -89,6 +93,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[News
         model_dir=tmp_path_factory.mktemp("fuzz"),
         max_segments=MAX_SEGMENTS,
         max_segment_chars=MAX_CHARS,
+        max_document_bytes=MAX_BYTES,
         max_request_chars=MAX_CHARS * 4,
     ) as running:
         yield running
@@ -98,6 +103,34 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[News
 def channel(fuzz_server: tuple[NewsmtServer, str]) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(fuzz_server[1]) as ch:
         yield ch
+
+
+@functools.cache
+def detection() -> LanguageDetection:
+    return LanguageDetection()
+
+
+def unserved(text: str) -> bool:
+    """Whether detection names `text`'s language as one newsmt does not serve (the server then
+    refuses it, naming it)."""
+    found = detection().identify(text)
+    return bool(found.code) and not found.served
+
+
+def model_chars(segments: list[str], source: str) -> int:
+    """What the segments send to the models (plain text: their sentence units)."""
+    total = 0
+    for text in segments:
+        language = languages.normalize(source) or detection().identify(text).code
+        if language in languages.SUPPORTED:
+            doc = parse(text, "plain", language)
+            total += sum(len(u.text) for u in doc.units if u.needs_model)
+    return total
+
+
+def article_language(title: str, body: str, source: str) -> str:
+    """ProcessArticle's language: the source given, or detected on title and body together."""
+    return languages.normalize(source) or detection().identify(f"{title}\n\n{body}").code
 
 
 def violations(error: grpc.RpcError) -> list[str]:
@@ -136,8 +169,9 @@ def test_translate(channel: grpc.Channel, segments: list[str], source: str, targ
         valid_code(source, required=False)
         and valid_code(target, required=True)
         and len(segments) <= MAX_SEGMENTS
-        and all(len(t) <= MAX_CHARS for t in segments)
-        and sum(len(t) for t in segments) <= MAX_CHARS * 4
+        and all(len(t.encode()) <= MAX_BYTES for t in segments)
+        and model_chars(segments, source) <= MAX_CHARS * 4
+        and (languages.normalize(source) or not any(unserved(t) for t in segments))
     )
     if valid:
         assert error is None, (error.code(), error.details())
@@ -189,7 +223,10 @@ def test_process_article(
         and len(set(normalized)) == len(normalized)
         and len({languages.normalize(c) for c in summaries}) == len(summaries)
         and len(title) <= MAX_CHARS
-        and len(title) + len(body) <= MAX_CHARS * 4
+        and len(title.encode()) <= MAX_BYTES
+        and len(body.encode()) <= MAX_BYTES
+        and model_chars([title, body], article_language(title, body, source)) <= MAX_CHARS * 4
+        and (languages.normalize(source) or not unserved(f"{title}\n\n{body}"))
     )
     if not valid:
         assert error is not None and error.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -23,7 +23,8 @@ from newsmt.core.errors import (
     ServiceUnavailable,
 )
 from newsmt.core.safelog import describe
-from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.budget import TextBudget, model_chars
+from newsmt.pipeline.detect import LanguageDetection, not_served
 from newsmt.pipeline.documents import Format, Glossary, Scan, merge_terms, scan
 from newsmt.pipeline.faithfulness import Faithfulness
 from newsmt.pipeline.quality import SegmentQuality, combine
@@ -50,6 +51,8 @@ class Article:
     #: How title and body are written; summaries read the body without its markup.
     format: Format = "plain"
     glossary: Glossary | None = None
+    #: What title and body may send to the models together (None: no limit).
+    budget: TextBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,18 @@ class ArticleProcessor:
         title, body = scan(article.title, article.format), scan(article.body, article.format)
         source, confidence = (article.source, 1.0)
         if not source:
-            source, confidence = self.detector.detect(
-                f"{title.plain_text()}\n\n{body.plain_text()}"
-            )
+            found = self.detector.identify(f"{title.plain_text()}\n\n{body.plain_text()}")
+            if found.code and not found.served:
+                raise not_served("body", found)
+            source, confidence = found.code, found.confidence
         read = [
             _read(article.title, title, source, confidence),
             _read(article.body, body, source, confidence),
         ]
+        if article.budget is not None:
+            for field, text in zip(("title", "body"), read, strict=True):
+                if text.doc is not None:
+                    article.budget.spend(field, model_chars(text.doc))
         translations = [
             self._stages.submit(self._translate, article, read, target, ctx)
             for target in article.targets

@@ -12,7 +12,9 @@ scores exactly what the server sends.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ from newsmt.pipeline.documents import (
     merge_pieces,
     token_spans,
 )
-from newsmt.pipeline.quality import SentenceQuality, assess, compose_pivot
+from newsmt.pipeline.quality import Flag, SentenceQuality, assess, compose_pivot
 from newsmt.pipeline.runaway import cut_loop
 from newsmt.pipeline.segment import Piece, fit
 
@@ -117,6 +119,20 @@ def read_row(model: Codec, row: Sequence[str], output: Generated, bound: int) ->
     return Row(model.decode(kept), kept, len(tokens) >= limit, looped)
 
 
+#: What a model must not hand over: C0 and C1 controls (but tab) and U+FFFD, the replacement
+#: for bytes a tokenizer could not decode (random demo weights emit them).
+_INVALID = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ufffd]")
+
+
+def strip_invalid(source: str, text: str) -> str:
+    """`text` without the invalid characters `source` does not have itself (a control
+    character the source carries, as the identity engine gives it back, stays)."""
+    if not _INVALID.search(text):
+        return text
+    allowed = set(_INVALID.findall(source))
+    return _INVALID.sub(lambda m: m.group() if m.group() in allowed else "", text)
+
+
 def align_row(
     model: Codec, source: str, row: Sequence[str], read: Row, attention: Sequence[Sequence[float]]
 ) -> Alignment | None:
@@ -173,21 +189,26 @@ def read_rows(
         alignment = None
         if output.attention is not None:
             alignment = align_row(model, source, row, read, output.attention)
-        per_text[u].append((read.text, alignment))
+        text = strip_invalid(source, read.text)
+        if text != read.text:
+            # Offsets into the output moved: the markup goes by the fallback, not the links.
+            alignment = None
+        per_text[u].append((text, alignment))
         cut[u] = cut[u] or read.looped or read.at_bound
-        signals[u].append(
-            assess(
-                source,
-                read.text,
-                source_lang=source_lang,
-                target_lang=target_lang,
-                truncated=read.at_bound,
-                loop_cut=read.looped,
-                mean_logprob=output.logprob,
-                low_confidence_below=low_confidence_below,
-                detect=detect,
-            )
+        quality = assess(
+            source,
+            text,
+            source_lang=source_lang,
+            target_lang=target_lang,
+            truncated=read.at_bound,
+            loop_cut=read.looped,
+            mean_logprob=output.logprob,
+            low_confidence_below=low_confidence_below,
+            detect=detect,
         )
+        if text != read.text:
+            quality = dataclasses.replace(quality, flags=quality.flags | {Flag.INVALID_CHARACTERS})
+        signals[u].append(quality)
     out: list[HopOutput] = []
     for u, pieces in enumerate(plan.pieces):
         joined, links = merge_pieces(pieces, per_text[u])

@@ -45,6 +45,7 @@ class Flag(enum.Enum):
     LENGTH_RATIO = 5
     NUMBER_MISMATCH = 6
     TRUNCATED = 7
+    INVALID_CHARACTERS = 10
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,6 @@ class Finishing:
     outputs: list[UnitOutput | None]
     terms: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     truncated: bool = False
-    #: A protected span had to be put back by position (its alignment could not place it).
-    inserted: bool = False
     works: dict[int, UnitWork] = field(default_factory=dict)
 
     @classmethod
@@ -108,7 +106,6 @@ class Finishing:
         finished = finish_unit(unit, work.text, work.alignment, item.matches.get(index, ()))
         self.outputs[index] = finished.output
         self.terms[index] = (finished.applied, finished.missed)
-        self.inserted = self.inserted or bool(finished.inserted)
         self.works[index] = work
         self.truncated = self.truncated or work.truncated
 
@@ -152,7 +149,9 @@ def assemble(
         truncated=state.truncated,
         applied_terms=applied,
         missed_terms=missed,
-        markup_degraded=degraded or state.inserted,
+        # Markup placed by the fallback only: a URL or handle put back by its position is text
+        # (plain text has no markup to degrade).
+        markup_degraded=degraded,
         quality=aggregate(qualities) if qualities else None,
         units=len(item.spans),
         cached_units=sum(1 for span in item.spans if state.cached(span.unit)),

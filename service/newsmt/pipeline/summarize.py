@@ -16,10 +16,12 @@ from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument, ModelUnavailable
 from newsmt.models.pool import ModelPool, ServedModel
 from newsmt.pipeline import faithfulness
+from newsmt.pipeline.budget import TextBudget
 from newsmt.pipeline.config import PipelineConfig
-from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.detect import LanguageDetection, not_served
 from newsmt.pipeline.documents import Format, Glossary, scan
 from newsmt.pipeline.faithfulness import Faithfulness
+from newsmt.pipeline.hops import strip_invalid
 from newsmt.pipeline.segment import fit, segment, sentences
 from newsmt.pipeline.translate import Translator
 
@@ -98,10 +100,19 @@ class Summarizer:
         ctx: RequestContext,
         *,
         fmt: Format = "plain",
+        budget: TextBudget | None = None,
     ) -> Summary:
-        """Summarize `text` (a document in `fmt`: the summary reads it without its markup)."""
+        """Summarize `text` (a document in `fmt`: the summary reads it without its markup,
+        and spends that from `budget`)."""
         text = scan(text, fmt).plain_text()
-        source, confidence = (source, 1.0) if source else self.detector.detect(text)
+        if budget is not None:
+            budget.spend("text", len(text))
+        confidence = 1.0
+        if not source:
+            found = self.detector.identify(text)
+            if found.code and not found.served:
+                raise not_served("text", found)
+            source, confidence = found.code, found.confidence
         if not source and text.strip():
             raise InvalidArgument.field(
                 "source_language_code", "the text's language could not be detected; set it"
@@ -255,7 +266,12 @@ class Summarizer:
         outputs = model.generate(
             rows, ctx, max_new_tokens=[max_new] * len(rows), min_new_tokens=min_new
         )
-        texts = [model.decode(out.tokens) for out in outputs]
+        # Random demo weights emit control characters and U+FFFD: never hand them over
+        # (unless the input itself has them).
+        texts = [
+            strip_invalid(model.decode(row), model.decode(out.tokens))
+            for row, out in zip(rows, outputs, strict=True)
+        ]
         if length.max_sentences:
             texts = [" ".join(sentences(t, "en")[: length.max_sentences]) for t in texts]
         return texts

@@ -23,9 +23,10 @@ from newsmt.core.context import RequestContext
 from newsmt.core.errors import InvalidArgument
 from newsmt.models.pool import ModelPool
 from newsmt.models.registry import ModelSpec
+from newsmt.pipeline.budget import TextBudget, model_chars
 from newsmt.pipeline.cache import TranslationCache
 from newsmt.pipeline.config import PipelineConfig
-from newsmt.pipeline.detect import LanguageDetection
+from newsmt.pipeline.detect import LanguageDetection, not_served
 from newsmt.pipeline.documents import Format, Glossary, Unit, scan
 from newsmt.pipeline.documents.finish import terms
 from newsmt.pipeline.documents.glossary import TermMatch
@@ -85,16 +86,32 @@ class Translator:
             )
         return [first, second]
 
-    def read(self, texts: Sequence[str], source: str, fmt: Format) -> list[SourceText]:
+    def read(
+        self,
+        texts: Sequence[str],
+        source: str,
+        fmt: Format,
+        *,
+        fields: Sequence[str] | None = None,
+        budget: TextBudget | None = None,
+    ) -> list[SourceText]:
         """Each text in `fmt`, parsed once: an empty `source` means detect, on the text without
-        its markup, before the sentences (which depend on the language) are cut."""
+        its markup, before the sentences (which depend on the language) are cut. A text in a
+        language no route reads is InvalidArgument naming it, on its request field (`fields`,
+        default ``texts[i]``); so is a text that overspends `budget` (what reaches a model)."""
         out: list[SourceText] = []
-        for text in texts:
+        for i, text in enumerate(texts):
+            field = fields[i] if fields else f"texts[{i}]"
             scanned = scan(text, fmt)
-            language, confidence = (
-                (source, 1.0) if source else self.detector.detect(scanned.plain_text())
-            )
+            language, confidence = source, 1.0
+            if not source:
+                found = self.detector.identify(scanned.plain_text())
+                if found.code and not found.served:
+                    raise not_served(field, found)
+                language, confidence = found.code, found.confidence
             doc = scanned.document(language) if language else None
+            if budget is not None and doc is not None:
+                budget.spend(field, model_chars(doc))
             out.append(SourceText(text, language, confidence, doc))
         return out
 
@@ -135,10 +152,13 @@ class Translator:
         *,
         fmt: Format = "plain",
         glossary: Glossary | None = None,
+        fields: Sequence[str] | None = None,
+        budget: TextBudget | None = None,
     ) -> list[Translated]:
         """Translate `texts` (documents in `fmt`) into `target`. An empty `source` means:
-        detect per text, on the text without its markup."""
-        return self.translate_read(self.read(texts, source, fmt), target, ctx, glossary=glossary)
+        detect per text, on the text without its markup (`read`)."""
+        read = self.read(texts, source, fmt, fields=fields, budget=budget)
+        return self.translate_read(read, target, ctx, glossary=glossary)
 
     def translate_read(
         self,
@@ -175,10 +195,13 @@ class Translator:
         *,
         fmt: Format = "plain",
         glossary: Glossary | None = None,
+        fields: Sequence[str] | None = None,
+        budget: TextBudget | None = None,
     ) -> Iterator[StreamItem]:
         """`translate`, piece by piece (see `stream`): the pieces of a text joined are
         `translate`'s text for it."""
-        prepared = self.prepare(self.read(texts, source, fmt), target, glossary)
+        read = self.read(texts, source, fmt, fields=fields, budget=budget)
+        prepared = self.prepare(read, target, glossary)
 
         def run(
             members: Members, part: RequestContext, rank: int, on_engine: Callable[[], None] | None

@@ -262,6 +262,9 @@ class _Item:
     rank: int = 0
 
 
+#: How often a wave waiting for room in the queue checks its request's cancellation.
+_ROOM_POLL = 0.1
+
 #: Engine calls seen before queue waits are estimated (and late work refused on arrival).
 _MIN_HISTORY = 3
 
@@ -300,6 +303,8 @@ class Batcher:
         #: Engine calls that may run at once, and those running now.
         self.workers = max(1, engine.parallel_calls)
         self._busy = 0
+        #: Submitters waiting for room in the queue (`_wait_for_room_locked`).
+        self._room_waiters = 0
         self._threads = [
             threading.Thread(target=self._run, name=f"batcher-{engine.name}-{i}", daemon=True)
             for i in range(self.workers)
@@ -344,18 +349,58 @@ class Batcher:
         (never, when none does)."""
         if not rows:
             return []
+        queue = self.config.max_queue
+        if len(rows) <= queue:
+            return self._submit(
+                rows, ctx, max_new_tokens, min_new_tokens, with_attention, rank, on_engine
+            )
+        # More rows than the queue holds: a request the limits allow is never refused for
+        # that. It goes in waves of half the queue, in order, each queued once the one before
+        # is done; the first is admitted as any request is, the rest wait for room.
+        wave = max(1, queue // 2)
+        done: list[Generated] = []
+        for start in range(0, len(rows), wave):
+            end = start + wave
+            done += self._submit(
+                rows[start:end],
+                ctx,
+                max_new_tokens[start:end],
+                min_new_tokens,
+                with_attention,
+                rank,
+                on_engine if start == 0 else None,
+                wait_for_room=start > 0,
+            )
+        return done
+
+    def _submit(
+        self,
+        rows: Sequence[Sequence[str]],
+        ctx: RequestContext,
+        max_new_tokens: Sequence[int],
+        min_new_tokens: int,
+        with_attention: bool,
+        rank: int,
+        on_engine: Callable[[], None] | None,
+        *,
+        wait_for_room: bool = False,
+    ) -> list[Generated]:
+        """Queue `rows` (at most the queue's size) and wait for them; with `wait_for_room`,
+        a full queue is waited on (within the deadline) instead of refused."""
         ctx.check()
         ticket = _Ticket(len(rows), ctx, on_engine)
-        now = time.monotonic()
         with self._cond:
             if not self._running:
                 raise ServiceUnavailable(f"model {self.engine.name} is shutting down")
-            if len(self._queue) + len(rows) > self.config.max_queue:
+            if wait_for_room:
+                self._wait_for_room_locked(len(rows), ctx)
+            elif len(self._queue) + len(rows) > self.config.max_queue:
                 self.stats.rejected_full += 1
                 raise Overloaded(
                     f"queue for model {self.engine.name} is full",
                     retry_after=max(0.05, self._batch_seconds * 2),
                 )
+            now = time.monotonic()
             wait = self._expected_wait_locked()
             remaining = ctx.remaining()
             if remaining is not None and remaining <= 0:
@@ -399,6 +444,21 @@ class Batcher:
         finally:
             remove_hook()
 
+    def _wait_for_room_locked(self, rows: int, ctx: RequestContext) -> None:
+        """Until the queue has room for `rows` more (the later waves of a request larger than
+        the queue). Cancelled, late or stopping: raises as `submit` does. Caller holds the
+        lock."""
+        self._room_waiters += 1
+        try:
+            while len(self._queue) + rows > self.config.max_queue:
+                if not self._running:
+                    raise ServiceUnavailable(f"model {self.engine.name} is shutting down")
+                ctx.check()
+                remaining = ctx.remaining()
+                self._cond.wait(_ROOM_POLL if remaining is None else min(_ROOM_POLL, remaining))
+        finally:
+            self._room_waiters -= 1
+
     def _expected_wait_locked(self) -> float:
         """A low estimate of the seconds before new work gets its turn: the engine calls the
         queue ahead needs at the largest batches seen lately, each at the recent mean call
@@ -428,6 +488,8 @@ class Batcher:
                 self._count_dropped(error, 1)
         self._queue = kept
         self._queue_maxima_stale = True
+        if self._room_waiters:
+            self._cond.notify_all()
         for ticket, error in dead.items():
             ticket.fail(error)
 
@@ -549,6 +611,8 @@ class Batcher:
         call, left = next_call(batch, cfg)
         self._queue.extendleft(reversed(left))
         self._queue_maxima_stale = True
+        if self._room_waiters:
+            self._cond.notify_all()  # a wave of a large request may fit now
         if dead:
             self._drop_many_locked(dead)  # their items further back, and the failures
         if call:

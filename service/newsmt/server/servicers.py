@@ -10,6 +10,7 @@ from newsmt.core import languages
 from newsmt.core.errors import InvalidArgument, NewsmtError
 from newsmt.models.pool import ModelState
 from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
+from newsmt.pipeline.budget import TextBudget
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Entry, Format, Glossary
 from newsmt.pipeline.quality import Flag, SegmentQuality
@@ -76,6 +77,10 @@ def _translation_pb(
     )
 
 
+def _segment_fields(request: translation_pb2.TranslateRequest) -> list[str]:
+    return [f"segments[{i}].text" for i in range(len(request.segments))]
+
+
 class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
     def __init__(
         self, settings: Settings, translator: Translator, detector: LanguageDetection
@@ -86,30 +91,37 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
 
     def _translate_args(
         self, request: translation_pb2.TranslateRequest
-    ) -> tuple[str, str, Format, Glossary | None]:
+    ) -> tuple[str, str, Format, Glossary | None, TextBudget]:
         check = Checker(self.settings)
         source = check.language(
             "source_language_code", request.source_language_code, required=False
         )
         target = check.language("target_language_code", request.target_language_code, required=True)
-        check.count("segments", len(request.segments), self.settings.max_segments)
+        check.count("segments", len(request.segments), self.settings.max_segments, "max_segments")
         for i, segment in enumerate(request.segments):
-            check.text(f"segments[{i}].text", segment.text)
+            check.document(f"segments[{i}].text", segment.text)
         fmt = _format(check, "format", request.format)
         glossary = _glossary(check, "glossary", request.glossary)
-        check.done()
+        check.done("segments")
         if source and target:
             self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
-        return source, target, fmt, glossary
+        return source, target, fmt, glossary, check.budget()
 
     @rpc_method
     def Translate(
         self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
     ) -> translation_pb2.TranslateResponse:
-        source, target, fmt, glossary = self._translate_args(request)
+        source, target, fmt, glossary, budget = self._translate_args(request)
         ctx = current_request()
         results = self.translator.translate(
-            [s.text for s in request.segments], source, target, ctx, fmt=fmt, glossary=glossary
+            [s.text for s in request.segments],
+            source,
+            target,
+            ctx,
+            fmt=fmt,
+            glossary=glossary,
+            fields=_segment_fields(request),
+            budget=budget,
         )
         return translation_pb2.TranslateResponse(
             translations=[
@@ -122,11 +134,18 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
     def TranslateStream(
         self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
     ) -> Iterator[translation_pb2.TranslateEvent]:
-        source, target, fmt, glossary = self._translate_args(request)
+        source, target, fmt, glossary, budget = self._translate_args(request)
         ctx = current_request()
         units = cached = 0
         for item in self.translator.translate_stream(
-            [s.text for s in request.segments], source, target, ctx, fmt=fmt, glossary=glossary
+            [s.text for s in request.segments],
+            source,
+            target,
+            ctx,
+            fmt=fmt,
+            glossary=glossary,
+            fields=_segment_fields(request),
+            budget=budget,
         ):
             if isinstance(item, StreamedUnit):
                 units += 1
@@ -162,15 +181,16 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         self, request: translation_pb2.DetectLanguageRequest, context: grpc.ServicerContext
     ) -> translation_pb2.DetectLanguageResponse:
         check = Checker(self.settings)
-        check.count("texts", len(request.texts), self.settings.max_segments)
+        check.count("texts", len(request.texts), self.settings.max_segments, "max_segments")
         for i, text in enumerate(request.texts):
             check.text(f"texts[{i}]", text)
-        check.done()
-        found = [self.detector.detect(text) for text in request.texts]
+        check.done("texts")
+        # Truthful: a text in a language newsmt does not serve is named as such ("de").
+        found = [self.detector.identify(text) for text in request.texts]
         return translation_pb2.DetectLanguageResponse(
             languages=[
-                common_pb2.DetectedLanguage(language_code=code, confidence=conf)
-                for code, conf in found
+                common_pb2.DetectedLanguage(language_code=f.code, confidence=f.confidence)
+                for f in found
             ]
         )
 
@@ -248,14 +268,14 @@ class SummarizationServicer(summarization_pb2_grpc.SummarizationServiceServicer)
         target = check.language(
             "target_language_code", request.target_language_code, required=False
         )
-        check.text("text", request.text, self.settings.max_request_chars)
+        check.document("text", request.text)
         length = _length(check, "length", request.length)
         policy = _policy(check, "long_input_policy", request.long_input_policy)
         fmt = _format(check, "format", request.format)
-        check.done()
+        check.done("text")
         ctx = current_request()
         summary = self.summarizer.summarize(
-            request.text, source, target, length, policy, ctx, fmt=fmt
+            request.text, source, target, length, policy, ctx, fmt=fmt, budget=check.budget()
         )
         return summarization_pb2.SummarizeResponse(
             summary=summary.text,
@@ -286,13 +306,19 @@ class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
         summary_languages = check.languages(
             "summary_language_codes", request.summary_language_codes
         )
-        check.text("title", request.title)
-        check.text("body", request.body, self.settings.max_request_chars)
+        check.document("title", request.title)
+        check.document("body", request.body)
+        if len(request.title) > self.settings.max_segment_chars:
+            check.fail(
+                "title",
+                f"is {len(request.title)} characters; the limit is "
+                f"{self.settings.max_segment_chars} (--max-segment-chars)",
+            )
         length = _length(check, "summary_length", request.summary_length)
         policy = _policy(check, "long_input_policy", request.long_input_policy)
         fmt = _format(check, "format", request.format)
         glossary = _glossary(check, "glossary", request.glossary)
-        check.done()
+        check.done("body")
         article = Article(
             request.id,
             request.title,
@@ -304,6 +330,7 @@ class ArticleServicer(article_pb2_grpc.ArticleServiceServicer):
             policy,
             fmt,
             glossary,
+            check.budget(),
         )
         ctx = current_request()
         return _article_pb(self.processor.process(article, ctx))

@@ -43,7 +43,9 @@ class Settings:
         "--default-timeout + 5 s to finish first; 0 = never.",
     )
     max_message_bytes: int = _setting(
-        8 * 1024 * 1024, "Largest request the server accepts, in bytes."
+        11 * 1024 * 1024,
+        "Largest request the server accepts, in bytes: at least --max-document-bytes and 1 MiB "
+        "more, so that a document at its limit fits with the rest of its request.",
     )
 
     # -- models ----------------------------------------------------------------------------
@@ -104,11 +106,19 @@ class Settings:
     max_segments: int = _setting(
         128, "Segments per Translate request, and texts per DetectLanguage request."
     )
-    max_segment_chars: int = _setting(20_000, "Characters per segment, and per article title.")
+    max_segment_chars: int = _setting(
+        20_000, "Characters per article title, and per text to DetectLanguage."
+    )
     max_request_chars: int = _setting(
         100_000,
-        "Characters per request, all text fields together (an article body or a summarizer "
-        "text may use all of it).",
+        "Characters per request that reach a model: the text of every segment, body, title or "
+        "summarizer text (markup, attributes and code do not count; nor does a glossary, which "
+        "has limits of its own). One document may use all of it: a web page is one segment.",
+    )
+    max_document_bytes: int = _setting(
+        10 * 1024 * 1024,
+        "Bytes per document as sent (a segment, an article body, a text to summarize, a file), "
+        "markup included (DeepL's Free cap for Office files is 10 MB).",
     )
     max_summary_tokens: int = _setting(512, "Largest summary a caller may ask for, in tokens.")
     max_summary_sentences: int = _setting(20, "Largest summary a caller may ask for, in sentences.")
@@ -220,6 +230,8 @@ class Settings:
             self.max_request_chars >= self.max_segment_chars,
             "max_request_chars must be >= max_segment_chars",
         )
+        need(self.max_document_bytes >= 1, "max_document_bytes must be >= 1")
+
         need(self.default_timeout > 0, "default_timeout must be > 0")
         need(self.max_connection_age_s >= 0, "max_connection_age_s must be >= 0")
         need(self.shutdown_grace >= 0, "shutdown_grace must be >= 0")

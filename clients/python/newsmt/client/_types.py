@@ -47,6 +47,7 @@ QualityFlag = Literal[
     "LENGTH_RATIO",
     "NUMBER_MISMATCH",
     "TRUNCATED",
+    "INVALID_CHARACTERS",
 ]
 
 

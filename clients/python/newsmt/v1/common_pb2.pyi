@@ -96,6 +96,10 @@ class _QualityFlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QualityFl
     """
     QUALITY_FLAG_TRUNCATED: _QualityFlag.ValueType  # 7
     """The output hit its length bound and was cut."""
+    QUALITY_FLAG_INVALID_CHARACTERS: _QualityFlag.ValueType  # 10
+    """The model emitted control characters or U+FFFD (bytes it could not decode) that the
+    source does not have; they were removed from the output.
+    """
 
 class QualityFlag(_QualityFlag, metaclass=_QualityFlagEnumTypeWrapper):
     """Why a translated sentence should not be trusted without a look."""
@@ -119,6 +123,10 @@ separators normalised: 3.5 -> 3,5 is fine).
 """
 QUALITY_FLAG_TRUNCATED: QualityFlag.ValueType  # 7
 """The output hit its length bound and was cut."""
+QUALITY_FLAG_INVALID_CHARACTERS: QualityFlag.ValueType  # 10
+"""The model emitted control characters or U+FFFD (bytes it could not decode) that the
+source does not have; they were removed from the output.
+"""
 Global___QualityFlag: _TypeAlias = QualityFlag  # noqa: Y015
 
 @_typing.final

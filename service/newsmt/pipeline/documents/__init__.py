@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from newsmt.core.errors import Internal
 from newsmt.pipeline.documents import html as _html
 from newsmt.pipeline.documents import markdown as _markdown
+from newsmt.pipeline.documents import plain as _plain
 from newsmt.pipeline.documents import render as _render
 from newsmt.pipeline.documents.align import (
     attention_to_alignment,
@@ -27,7 +28,7 @@ from newsmt.pipeline.documents.align import (
     merge_pieces,
     token_spans,
 )
-from newsmt.pipeline.documents.blocks import Block, Scanned
+from newsmt.pipeline.documents.blocks import Scanned
 from newsmt.pipeline.documents.glossary import Applied, Entry, Glossary, TermMatch, merge_terms
 from newsmt.pipeline.documents.limits import (
     MAX_GLOSSARY_ENTRIES,
@@ -119,10 +120,7 @@ def scan(text: str, fmt: Format) -> Scan:
         elif fmt == "markdown":
             scanned, degraded = _markdown.scan(text)
         else:
-            block = Block()
-            block.text(text, 0)
-            scanned = Scanned(text, each_own_block=True)
-            scanned.block(block)
+            scanned = _plain.scan(text)
     except Exception:
         raise Internal(f"the {fmt} document parser failed") from None
     return Scan(fmt, text, scanned, degraded)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from newsmt.pipeline.documents import project
 from newsmt.pipeline.documents.model import Document, Format, Rendered, UnitOutput
+from newsmt.pipeline.documents.plain import SOFT_BREAK_SPACE
 
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<|~]|&(?=#?\w+;)")
 _MD_LINE_START = re.compile(r"[#+\-=>]|\d+(?=[.)])")
@@ -170,6 +171,9 @@ def render_piece(
         text, degraded = project.render_unit(
             unit, output[0], output[1], escape=_ESCAPES[doc.format], markup_of=markup_of
         )
+        if doc.format == "plain" and unit.voids:
+            # A soft line break stands for the space it was read as (`plain`).
+            text = SOFT_BREAK_SPACE.sub(r"\1", text)
         parts.append(text)
     parts.append(markup_of(source[unit.source_end : span.source_end], unit.source_end))
     return RenderedPiece(span, "".join(parts), degraded)
