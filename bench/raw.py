@@ -96,10 +96,9 @@ class RawEngine:
         return len(output) - len(self._read(row, output).tokens)
 
     def _read(self, row: Sequence[str], output: Sequence[str]) -> Any:
-        from newsmt.engines.base import Generated
         from newsmt.pipeline.hops import read_row
 
-        return read_row(self.engine, row, Generated(list(output)), self.bound(len(row)))
+        return read_row(self.engine, row, output, self.bound(len(row)))
 
     def generate(
         self, rows: Sequence[Sequence[str]], bounds: Sequence[int]

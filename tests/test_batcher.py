@@ -453,7 +453,7 @@ class ParallelEngine(RecordingEngine):
     def __init__(self, parallel_calls: int, delay: float) -> None:
         super().__init__(delay=delay)
         self.parallel_calls = parallel_calls
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self.running = 0
         self.most_at_once = 0
 
@@ -461,6 +461,10 @@ class ParallelEngine(RecordingEngine):
         with self._lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
+            self._lock.notify_all()
+            # The first calls wait (a few seconds at most) for the others the batcher should be
+            # running beside them: on a busy machine, overlap is then not left to timing.
+            self._lock.wait_for(lambda: self.most_at_once >= self.parallel_calls, timeout=5)
         try:
             return super().generate(batch, max_new_tokens=max_new_tokens)
         finally:

@@ -97,6 +97,23 @@ def test_engines_score_and_align_their_outputs(converted: Path, name: str) -> No
         assert a.logprob == pytest.approx(b.logprob, abs=1e-3)
 
 
+def test_both_engines_give_the_same_next_best_hypotheses(converted: Path) -> None:
+    """Alternatives: the best output is the one asked without them (the beam, 4, is wide
+    enough for 3), and the float32 conversion and transformers agree on the rest."""
+    hf, ct2 = float32_engines(converted, "opus-mt-en-ru")
+    rows = [hf.encode(t) for t in SENTENCES]
+    found = {}
+    for engine in (hf, ct2):
+        alone = engine.generate(rows, max_new_tokens=12)
+        asked = engine.generate(rows, max_new_tokens=12, hypotheses=3)
+        assert [g.tokens for g in asked] == [g.tokens for g in alone]
+        assert all(g.alternatives == () for g in alone)
+        assert all(len(g.alternatives) == 2 for g in asked)
+        assert all(tuple(g.tokens) not in g.alternatives for g in asked)
+        found[engine.kind] = [g.alternatives for g in asked]
+    assert found["transformers"] == found["ctranslate2"]
+
+
 def test_identity_engine_aligns_on_the_diagonal() -> None:
     from newsmt.engines.identity import IdentityEngine
 

@@ -76,6 +76,8 @@ export interface Translation {
   /** Of the segment's `units` (what translateStream sends), those answered from the cache. */
   cachedUnits: number;
   units: number;
+  /** With `alternatives: N`: up to N other translations, best first. */
+  alternatives: string[];
 }
 
 export interface TranslateResponse { translations: Translation[] }
@@ -210,6 +212,8 @@ export class NewsmtClient {
       source?: LanguageCode;
       format?: TextFormat;
       glossary?: Glossary;
+      /** Other translations wanted per segment, 0 to 3. */
+      alternatives?: number;
     } & CallOptions,
   ): Promise<TranslateResponse>;
   /** Units as they are ready; leaving the loop early cancels the call. */
@@ -220,6 +224,7 @@ export class NewsmtClient {
       source?: LanguageCode;
       format?: TextFormat;
       glossary?: Glossary;
+      alternatives?: number;
     } & CallOptions,
   ): AsyncGenerator<TranslateEvent, void, undefined>;
   detectLanguage(texts: string[], options?: CallOptions): Promise<DetectLanguageResponse>;

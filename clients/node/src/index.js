@@ -136,7 +136,7 @@ export class NewsmtClient {
    * Translate segments into `target`. `texts`: strings (their index becomes the id) or
    * `{ id, text }` objects. Resolves to the TranslateResponse: `{ translations: [...] }`.
    */
-  async translate(texts, { target, source = '', format, glossary, timeoutMs } = {}) {
+  async translate(texts, { target, source = '', format, glossary, alternatives = 0, timeoutMs } = {}) {
     const segments = texts.map((t, i) => (typeof t === 'string' ? { id: String(i), text: t } : t));
     return this.#call(this.#translation, 'Translate', {
       segments,
@@ -144,6 +144,7 @@ export class NewsmtClient {
       targetLanguageCode: target ?? '',
       format: textFormat(format),
       glossary: glossaryEntries(glossary),
+      alternatives,
     }, timeoutMs);
   }
 
@@ -155,7 +156,7 @@ export class NewsmtClient {
    * cancels the call, and the server drops its queued work. A failure mid-stream throws a
    * NewsmtError after the events already yielded, which stay valid.
    */
-  async *translateStream(texts, { target, source = '', format, glossary, timeoutMs = this.#timeoutMs } = {}) {
+  async *translateStream(texts, { target, source = '', format, glossary, alternatives = 0, timeoutMs = this.#timeoutMs } = {}) {
     const segments = texts.map((t, i) => (typeof t === 'string' ? { id: String(i), text: t } : t));
     const request = {
       segments,
@@ -163,6 +164,7 @@ export class NewsmtClient {
       targetLanguageCode: target ?? '',
       format: textFormat(format),
       glossary: glossaryEntries(glossary),
+      alternatives,
     };
     const metadata = this.#metadata.clone();
     if (!metadata.get(REQUEST_ID).length) metadata.set(REQUEST_ID, randomUUID());

@@ -52,13 +52,17 @@ class Generated:
     #: Alignment weights, only when asked for: one row per output token (as in `tokens`), one
     #: weight per input token (the row as given to `generate`, special tokens included).
     attention: list[list[float]] | None = None
+    #: With `hypotheses` > 1: the next best hypotheses' tokens, best first (special tokens
+    #: dropped; fewer where the search found fewer).
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
     def cut(self, limit: int) -> Generated:
-        """The first `limit` tokens (and their attention rows)."""
-        if len(self.tokens) <= limit:
+        """The first `limit` tokens (and their attention rows; each alternative's too)."""
+        if len(self.tokens) <= limit and all(len(a) <= limit for a in self.alternatives):
             return self
         attention = None if self.attention is None else self.attention[:limit]
-        return Generated(self.tokens[:limit], self.logprob, attention)
+        alternatives = tuple(a[:limit] for a in self.alternatives)
+        return Generated(self.tokens[:limit], self.logprob, attention, alternatives)
 
 
 class Engine(ABC):
@@ -125,9 +129,11 @@ class Engine(ABC):
         max_new_tokens: int,
         min_new_tokens: int = 0,
         with_attention: bool = False,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         """Decode a batch: per row, the generated tokens without special tokens, their mean
-        log-probability, and (with `with_attention`) the alignment weights."""
+        log-probability, (with `with_attention`) the alignment weights, and (with
+        `hypotheses` > 1) the next best hypotheses, the beam widened to at least that many."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -66,13 +66,15 @@ class CTranslate2Engine(HFTokenizedEngine):
         max_new_tokens: int,
         min_new_tokens: int = 0,
         with_attention: bool = False,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         s = self.settings
         max_decoding_length = max(1, max_new_tokens - self.forced_end_token)
         results = self.translator.translate_batch(
             [list(row) for row in batch],
             target_prefix=[list(self._prefix) for _ in batch] if self._prefix else None,
-            beam_size=s.num_beams,
+            beam_size=max(s.num_beams, hypotheses),
+            num_hypotheses=hypotheses,
             length_penalty=s.length_penalty,
             repetition_penalty=s.repetition_penalty,
             no_repeat_ngram_size=s.no_repeat_ngram_size,
@@ -105,7 +107,11 @@ class CTranslate2Engine(HFTokenizedEngine):
                 attention = [rows[i - offset] for i in keep if 0 <= i - offset < len(rows)]
                 if len(attention) != len(keep):
                     attention = None  # inconsistent: the caller falls back
-            out.append(Generated([hypothesis[i] for i in keep], logprob, attention))
+            alternatives = tuple(
+                tuple(t for t in other if t not in self.special_tokens)
+                for other in r.hypotheses[1:hypotheses]
+            )
+            out.append(Generated([hypothesis[i] for i in keep], logprob, attention, alternatives))
         return out
 
 

@@ -32,8 +32,10 @@ class IdentityEngine(Engine):
         max_new_tokens: int,
         min_new_tokens: int = 0,
         with_attention: bool = False,
+        hypotheses: int = 1,
     ) -> list[Generated]:
-        """Each row back as it came, log-probability 0, aligned on the diagonal."""
+        """Each row back as it came, log-probability 0, aligned on the diagonal; no
+        alternatives (the input is its only hypothesis)."""
         return [
             Generated(list(tokens), 0.0, _diagonal(len(tokens)) if with_attention else None)
             for tokens in batch

@@ -67,6 +67,7 @@ class TransformersEngine(HFTokenizedEngine):
         max_new_tokens: int,
         min_new_tokens: int = 0,
         with_attention: bool = False,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         torch = self._torch
         with self._tokenizer_lock:
@@ -84,16 +85,23 @@ class TransformersEngine(HFTokenizedEngine):
             out = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention.to(self.device),
-                num_beams=s.num_beams,
+                num_beams=max(s.num_beams, hypotheses),
+                num_return_sequences=hypotheses,
                 length_penalty=s.length_penalty,
                 no_repeat_ngram_size=s.no_repeat_ngram_size,
                 repetition_penalty=s.repetition_penalty,
-                early_stopping=s.num_beams > 1,
+                early_stopping=max(s.num_beams, hypotheses) > 1,
                 do_sample=False,
                 max_new_tokens=max_new_tokens,
                 # min_length counts the decoder start token; min_new_tokens would warn.
                 min_length=min(min_new_tokens, max_new_tokens) + 1 if min_new_tokens else 0,
             )
+            others: list[list[int]] = []
+            if hypotheses > 1:
+                # Each input's sequences come together, best first: the best is the output.
+                grouped = out.view(len(id_rows), hypotheses, -1)
+                others = grouped[:, 1:, :].reshape(-1, grouped.shape[-1]).tolist()
+                out = grouped[:, 0, :]
             # One teacher-forced pass over the chosen outputs: the model's own log-probability
             # of each token (Seq-Logprob), and the cross-attention that aligns it.
             if with_attention:
@@ -118,6 +126,7 @@ class TransformersEngine(HFTokenizedEngine):
                 cross = forced.cross_attentions[-1].float().mean(dim=1).tolist()  # last layer
         with self._tokenizer_lock:
             rows = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in out]
+        alternatives = self._alternatives(others, hypotheses - 1, len(rows))
         results = []
         for i, row in enumerate(rows):
             # Position 0 is the decoder start token; position k was predicted at step k - 1.
@@ -126,8 +135,22 @@ class TransformersEngine(HFTokenizedEngine):
             weights = None
             if cross is not None:
                 weights = [cross[i][k - 1][: len(id_rows[i])] for k in keep]
-            results.append(Generated([row[k] for k in keep], logprob, weights))
+            results.append(Generated([row[k] for k in keep], logprob, weights, alternatives[i]))
         return results
+
+    def _alternatives(
+        self, others: list[list[int]], per_row: int, inputs: int
+    ) -> list[tuple[tuple[str, ...], ...]]:
+        """Each of `inputs` inputs' next best sequences (`per_row` each, in order) as tokens,
+        the decoder start token, special tokens and padding dropped; empty when none were
+        asked for."""
+        if not per_row:
+            return [()] * inputs
+        with self._tokenizer_lock:
+            rows = [self.tokenizer.convert_ids_to_tokens(row) for row in others]
+        drop = {*self.special_tokens, self.tokenizer.pad_token}
+        tokens = [tuple(t for t in row[1:] if t not in drop) for row in rows]
+        return [tuple(tokens[k : k + per_row]) for k in range(0, len(tokens), per_row)]
 
     def _seq_logprob(
         self, row: Sequence[str], logprobs: Sequence[float], max_new_tokens: int

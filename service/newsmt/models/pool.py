@@ -99,10 +99,11 @@ class ServedModel:
         with_attention: bool = False,
         rank: int = 0,
         on_engine: Callable[[], None] | None = None,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         """Queue `rows` in this model's batcher and wait for them (`Batcher.submit_full`).
         `on_engine` is called once, from the batcher, when the first of them enters an engine
-        call."""
+        call; `hypotheses` > 1 asks for the next best outputs too."""
         if self.batcher is None:
             raise ServiceUnavailable(f"model {self.spec.name} is not loaded")
         return self.batcher.submit_full(
@@ -113,6 +114,7 @@ class ServedModel:
             with_attention=with_attention,
             rank=rank,
             on_engine=on_engine,
+            hypotheses=hypotheses,
         )
 
 

@@ -192,6 +192,8 @@ class CachedUnit:
     truncated: bool = False
     #: Its quality signals; None where no model ran on it.
     quality: SentenceQuality | None = None
+    #: The next best translations, when the request asked for alternatives (the key says so).
+    alternatives: tuple[str, ...] = ()
 
 
 def payload_bytes(value: Any) -> int:

@@ -54,6 +54,8 @@ class UnitWork:
     quality: SentenceQuality | None = None
     #: Answered from the translation cache (or another request's flight of the same unit).
     cached: bool = False
+    #: The next best translations, best first, when asked for (`Hops.run`'s `hypotheses`).
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,12 @@ def plan_rows(texts: Sequence[str], model: Codec, config: PipelineConfig) -> Row
     return Rows(pieces, where, rows, bounds)
 
 
-def read_row(model: Codec, row: Sequence[str], output: Generated, bound: int) -> Row:
+def read_row(model: Codec, row: Sequence[str], output: Sequence[str], bound: int) -> Row:
     """`output` (the model's tokens for `row`, decoded within `bound`) as text: cut to the
     content limit a call of its own would have given it, and a runaway loop cut off its end,
     unless the source loops too ("ha ha ha ha" is content)."""
     limit = model.content_limit(bound)
-    tokens = output.tokens[:limit]
+    tokens = list(output[:limit])
     kept, looped = cut_loop(tokens)
     if looped and cut_loop([t for t in row if t not in model.special_tokens])[1]:
         kept, looped = list(tokens), False
@@ -164,6 +166,13 @@ class HopOutput:
     alignment: Sequence[TokenLink] | None
     truncated: bool
     quality: SentenceQuality
+    #: The next best translations, best first (each piece's i-th hypothesis, joined).
+    alternatives: tuple[str, ...] = ()
+
+
+def read_alternatives(model: Codec, row: Sequence[str], output: Generated, bound: int) -> list[str]:
+    """`output`'s next best hypotheses as texts, each read as `read_row` reads the best."""
+    return [read_row(model, row, tokens, bound).text for tokens in output.alternatives]
 
 
 def read_rows(
@@ -180,12 +189,13 @@ def read_rows(
     attention, its quality), and the pieces of each text joined again."""
     per_text: list[list[tuple[str, Alignment | None]]] = [[] for _ in plan.pieces]
     signals: list[list[SentenceQuality]] = [[] for _ in plan.pieces]
+    others: list[list[list[str]]] = [[] for _ in plan.pieces]
     cut = [False] * len(plan.pieces)
     for (u, p), row, output, bound in zip(
         plan.where, plan.rows, generated, plan.bounds, strict=True
     ):
         source = plan.pieces[u][p].text
-        read = read_row(model, row, output, bound)
+        read = read_row(model, row, output.tokens, bound)
         alignment = None
         if output.attention is not None:
             alignment = align_row(model, source, row, read, output.attention)
@@ -194,6 +204,9 @@ def read_rows(
             # Offsets into the output moved: the markup goes by the fallback, not the links.
             alignment = None
         per_text[u].append((text, alignment))
+        others[u].append(
+            [strip_invalid(source, a) for a in read_alternatives(model, row, output, bound)]
+        )
         cut[u] = cut[u] or read.looped or read.at_bound
         quality = assess(
             source,
@@ -212,8 +225,29 @@ def read_rows(
     out: list[HopOutput] = []
     for u, pieces in enumerate(plan.pieces):
         joined, links = merge_pieces(pieces, per_text[u])
-        out.append(HopOutput(joined, links, cut[u], functools.reduce(compose_pivot, signals[u])))
+        quality = functools.reduce(compose_pivot, signals[u])
+        out.append(
+            HopOutput(joined, links, cut[u], quality, _alternatives(pieces, per_text[u], others[u]))
+        )
     return out
+
+
+def _alternatives(
+    pieces: Sequence[Piece],
+    best: Sequence[tuple[str, Alignment | None]],
+    others: Sequence[Sequence[str]],
+) -> tuple[str, ...]:
+    """A text's i-th alternative: each piece's i-th hypothesis (its best where it has fewer),
+    joined as the best are. Only those that differ from the best and from each other."""
+    count = max((len(o) for o in others), default=0)
+    found: list[str] = []
+    best_text = merge_pieces(pieces, best)[0]
+    for i in range(count):
+        texts = [(o[i] if i < len(o) else b[0], None) for o, b in zip(others, best, strict=True)]
+        joined = merge_pieces(pieces, texts)[0]
+        if joined != best_text and joined not in found:
+            found.append(joined)
+    return tuple(found)
 
 
 class Hops:
@@ -232,11 +266,14 @@ class Hops:
         aligned: bool,
         rank: int = 0,
         on_engine: Callable[[], None] | None = None,
+        hypotheses: int = 1,
     ) -> list[UnitWork]:
         """Each text through every model in turn: the last output, the alignment composed
         through the hops (when `aligned`), cut if any hop cut it, the hops' qualities
-        composed. `on_engine` is called when the first hop's rows enter an engine call."""
+        composed. `on_engine` is called when the first hop's rows enter an engine call. With
+        `hypotheses` > 1, the last hop's next best outputs are the alternatives."""
         work = [UnitWork(text, None) for text in texts]
+        last = len(models) - 1
         for hop, model in enumerate(models):
             done = self.hop(
                 [w.text for w in work],
@@ -245,6 +282,7 @@ class Hops:
                 with_attention=aligned,
                 rank=rank,
                 on_engine=on_engine if hop == 0 else None,
+                hypotheses=hypotheses if hop == last else 1,
             )
             for w, out in zip(work, done, strict=True):
                 if hop == 0:
@@ -254,6 +292,7 @@ class Hops:
                 else:
                     w.alignment = None
                 w.text, w.truncated = out.text, w.truncated or out.truncated
+                w.alternatives = out.alternatives
                 # A pivot sentence: the lower Seq-Logprob of its hops, both hops' flags.
                 w.quality = (
                     out.quality if w.quality is None else compose_pivot(w.quality, out.quality)
@@ -269,6 +308,7 @@ class Hops:
         with_attention: bool,
         rank: int = 0,
         on_engine: Callable[[], None] | None = None,
+        hypotheses: int = 1,
     ) -> list[HopOutput]:
         """Every text through `model` in one scheduler submission."""
         plan = plan_rows(texts, model, self.config)
@@ -280,6 +320,7 @@ class Hops:
             with_attention=with_attention,
             rank=rank,
             on_engine=on_engine,
+            hypotheses=hypotheses,
         )
         return read_rows(
             plan,

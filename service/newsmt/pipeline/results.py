@@ -47,6 +47,9 @@ class Translated:
     #: translation cache.
     units: int = 0
     cached_units: int = 0
+    #: Other translations, best first, when asked for: each sentence's next best hypothesis
+    #: in turn; never the text itself, never twice.
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Prepared:
     matches: dict[int, list[TermMatch]] = field(default_factory=dict)
     #: The document's pieces, as a stream sends them and as units are counted.
     spans: list[PieceSpan] = field(default_factory=list)
+    #: Alternative translations asked for (0: none).
+    alternatives: int = 0
 
     @property
     def route(self) -> tuple[str, ...]:
@@ -155,4 +160,26 @@ def assemble(
         quality=aggregate(qualities) if qualities else None,
         units=len(item.spans),
         cached_units=sum(1 for span in item.spans if state.cached(span.unit)),
+        alternatives=_alternatives(item, state) if item.alternatives else (),
     )
+
+
+def _alternatives(item: Prepared, state: Finishing) -> tuple[str, ...]:
+    """The text again with each unit's i-th alternative in place of its translation (repaired
+    as the translation is; its markup placed by the fallback: alternatives have no alignment),
+    for each i asked for; those equal to the translation or to an earlier one left out."""
+    doc = item.read.doc
+    assert doc is not None
+    text = render(doc, state.outputs).text
+    found: list[str] = []
+    for i in range(item.alternatives):
+        outputs = list(state.outputs)
+        for index, work in state.works.items():
+            if i < len(work.alternatives):
+                matches = item.matches.get(index, ())
+                repaired = finish_unit(doc.units[index], work.alternatives[i], None, matches)
+                outputs[index] = (repaired.output[0], None)
+        other = render(doc, outputs).text
+        if other != text and other not in found:
+            found.append(other)
+    return tuple(found)

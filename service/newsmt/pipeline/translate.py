@@ -116,7 +116,12 @@ class Translator:
         return out
 
     def prepare(
-        self, read: Sequence[SourceText], target: str, glossary: Glossary | None
+        self,
+        read: Sequence[SourceText],
+        target: str,
+        glossary: Glossary | None,
+        *,
+        alternatives: int = 0,
     ) -> list[Prepared]:
         """Route every text and find its units' glossary terms; fails (unsupported pair, model
         not ready) before any model work."""
@@ -134,7 +139,7 @@ class Translator:
                 text.doc.format != "plain" or bool(glossary) or any(unit.protected for unit in todo)
             )
             spans = piece_spans(text.doc)
-            out.append(Prepared(text, target, models, todo, aligned, matches, spans))
+            out.append(Prepared(text, target, models, todo, aligned, matches, spans, alternatives))
         # Texts that share a route share one answer to "alignments?" (their units may share a
         # submission): the same in a stream as in Translate, so that both agree.
         for members in _by_route(out).values():
@@ -154,11 +159,13 @@ class Translator:
         glossary: Glossary | None = None,
         fields: Sequence[str] | None = None,
         budget: TextBudget | None = None,
+        alternatives: int = 0,
     ) -> list[Translated]:
         """Translate `texts` (documents in `fmt`) into `target`. An empty `source` means:
-        detect per text, on the text without its markup (`read`)."""
+        detect per text, on the text without its markup (`read`). `alternatives`: that many
+        other translations of each text, where the model has them."""
         read = self.read(texts, source, fmt, fields=fields, budget=budget)
-        return self.translate_read(read, target, ctx, glossary=glossary)
+        return self.translate_read(read, target, ctx, glossary=glossary, alternatives=alternatives)
 
     def translate_read(
         self,
@@ -167,10 +174,11 @@ class Translator:
         ctx: RequestContext,
         *,
         glossary: Glossary | None = None,
+        alternatives: int = 0,
     ) -> list[Translated]:
         """`translate` for texts already read (ProcessArticle reads an article once for all
         its targets)."""
-        prepared = self.prepare(read, target, glossary)
+        prepared = self.prepare(read, target, glossary, alternatives=alternatives)
         states = self.finish(prepared, ctx)
         return [assemble(item, state) for item, state in zip(prepared, states, strict=True)]
 
@@ -197,11 +205,12 @@ class Translator:
         glossary: Glossary | None = None,
         fields: Sequence[str] | None = None,
         budget: TextBudget | None = None,
+        alternatives: int = 0,
     ) -> Iterator[StreamItem]:
         """`translate`, piece by piece (see `stream`): the pieces of a text joined are
-        `translate`'s text for it."""
+        `translate`'s text for it; the alternatives come with each text's result."""
         read = self.read(texts, source, fmt, fields=fields, budget=budget)
-        prepared = self.prepare(read, target, glossary)
+        prepared = self.prepare(read, target, glossary, alternatives=alternatives)
 
         def run(
             members: Members, part: RequestContext, rank: int, on_engine: Callable[[], None] | None
@@ -226,16 +235,24 @@ class Translator:
         first = prepared[members[0][0]]
         inputs = [normalize(unit.text) for _, unit in members]
 
+        hypotheses = first.alternatives + 1
+
         def run(texts: list[str]) -> list[UnitWork]:
             return self.hops.run(
-                texts, first.models, ctx, aligned=first.aligned, rank=rank, on_engine=on_engine
+                texts,
+                first.models,
+                ctx,
+                aligned=first.aligned,
+                rank=rank,
+                on_engine=on_engine,
+                hypotheses=hypotheses,
             )
 
         if self.unit_cache is None:
             works = run(inputs)
         else:
             maker = self.unit_cache.key_maker(
-                first.models, first.read.language, first.target, first.aligned
+                first.models, first.read.language, first.target, first.aligned, hypotheses
             )
             keys = [
                 maker.key(text, _key_entries(prepared[p].matches.get(unit.index, ())))

@@ -52,7 +52,12 @@ class UnitCache:
         self._makers = {}
 
     def key_maker(
-        self, models: Sequence[ServedModel], source: str, target: str, aligned: bool
+        self,
+        models: Sequence[ServedModel],
+        source: str,
+        target: str,
+        aligned: bool,
+        hypotheses: int = 1,
     ) -> KeyMaker:
         """The KeyMaker of a route, made once while its engines stay loaded. Every input of a
         hop's record (weights, calibration threshold, engine settings) is set when the engine
@@ -63,19 +68,19 @@ class UnitCache:
         for model in models:
             assert model.engine is not None  # a served (READY) model
             engines.append(model.engine)
-        memo = (*(id(e) for e in engines), aligned, source, target)
+        memo = (*(id(e) for e in engines), aligned, hypotheses, source, target)
         found = self._makers.get(memo)
         if found is not None and all(
             ref() is engine for ref, engine in zip(found[0], engines, strict=True)
         ):
             return found[1]
-        maker = KeyMaker([self._hop(m, aligned) for m in models], source, target)
+        maker = KeyMaker([self._hop(m, aligned, hypotheses) for m in models], source, target)
         if len(self._makers) >= _MAX_KEY_MAKERS:
             self._makers.clear()
         self._makers[memo] = (tuple(weakref.ref(e) for e in engines), maker)
         return maker
 
-    def _hop(self, model: ServedModel, aligned: bool) -> Hop:
+    def _hop(self, model: ServedModel, aligned: bool, hypotheses: int) -> Hop:
         identity = model.identity
         assert identity is not None  # a served (READY) model
         return Hop(
@@ -90,6 +95,7 @@ class UnitCache:
                 "output_extra": self.config.output_extra,
                 "sentence_limit": min(self.config.max_sentence_tokens, model.max_input_tokens),
                 "aligned": aligned,
+                "hypotheses": hypotheses,
                 "low_confidence_below": model.low_confidence_below,
             },
         )
@@ -140,9 +146,10 @@ class UnitCache:
                     found[key] = _work(answer)
             if lead:
                 for key, work in zip(lead, run([inputs[key] for key in lead]), strict=True):
-                    self.cache.put(
-                        key, CachedUnit(work.text, _links(work), work.truncated, work.quality)
+                    value = CachedUnit(
+                        work.text, _links(work), work.truncated, work.quality, work.alternatives
                     )
+                    self.cache.put(key, value)
                     settled.add(key)
                     found[key] = work
         finally:
@@ -157,7 +164,14 @@ def _links(work: UnitWork) -> Alignment | None:
 
 
 def _work(value: CachedUnit) -> UnitWork:
-    return UnitWork(value.text, value.alignment, value.truncated, value.quality, cached=True)
+    return UnitWork(
+        value.text,
+        value.alignment,
+        value.truncated,
+        value.quality,
+        cached=True,
+        alternatives=value.alternatives,
+    )
 
 
 def _wait(flight: Flight, ctx: RequestContext) -> CachedUnit | None:

@@ -133,7 +133,17 @@ def plan_calls(rows: Sequence[R], config: BatcherConfig) -> tuple[list[list[R]],
     order = {id(row): i for i, row in enumerate(rows)}
     calls: list[list[R]] = []
     left: list[R] = []
-    for group in group_by_bound(rows, config.max_bound_spread):
+    # Rows asking for alternatives (more hypotheses) never share a call with those that do
+    # not: a wider beam would change the others' outputs.
+    by_hypotheses: dict[int, list[R]] = {}
+    for row in rows:
+        by_hypotheses.setdefault(getattr(row, "hypotheses", 1), []).append(row)
+    groups = [
+        group
+        for kind in by_hypotheses.values()
+        for group in group_by_bound(kind, config.max_bound_spread)
+    ]
+    for group in groups:
         call: list[R] = []
         longest = bound = 0
         for row in sorted(group, key=lambda r: order[id(r)]):
@@ -260,6 +270,9 @@ class _Item:
     enqueued: float
     with_attention: bool = False
     rank: int = 0
+    #: Hypotheses asked for (the best and the alternatives): rows that differ never share a
+    #: call, since more hypotheses may widen the beam.
+    hypotheses: int = 1
 
 
 #: How often a wave waiting for room in the queue checks its request's cancellation.
@@ -340,9 +353,11 @@ class Batcher:
         with_attention: bool = False,
         rank: int = 0,
         on_engine: Callable[[], None] | None = None,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         """As `submit`, with each row's log-probability and, with `with_attention`, its
-        alignment weights (an engine call computes them when any of its rows asks). `rank`
+        alignment weights (an engine call computes them when any of its rows asks), and with
+        `hypotheses` > 1 its next best hypotheses (`Generated.alternatives`). `rank`
         orders calls among work that arrived together, lowest first (`next_call`): a stream
         ranks its submissions in document order. `on_engine` is called once, from a worker
         thread and before the call runs, when the first of these rows enters an engine call
@@ -352,7 +367,14 @@ class Batcher:
         queue = self.config.max_queue
         if len(rows) <= queue:
             return self._submit(
-                rows, ctx, max_new_tokens, min_new_tokens, with_attention, rank, on_engine
+                rows,
+                ctx,
+                max_new_tokens,
+                min_new_tokens,
+                with_attention,
+                rank,
+                on_engine,
+                hypotheses=hypotheses,
             )
         # More rows than the queue holds: a request the limits allow is never refused for
         # that. It goes in waves of half the queue, in order, each queued once the one before
@@ -370,6 +392,7 @@ class Batcher:
                 rank,
                 on_engine if start == 0 else None,
                 wait_for_room=start > 0,
+                hypotheses=hypotheses,
             )
         return done
 
@@ -384,6 +407,7 @@ class Batcher:
         on_engine: Callable[[], None] | None,
         *,
         wait_for_room: bool = False,
+        hypotheses: int = 1,
     ) -> list[Generated]:
         """Queue `rows` (at most the queue's size) and wait for them; with `wait_for_room`,
         a full queue is waited on (within the deadline) instead of refused."""
@@ -427,6 +451,7 @@ class Batcher:
                         now,
                         with_attention,
                         rank,
+                        hypotheses,
                     )
                 )
             self._last_arrival = now
@@ -626,11 +651,14 @@ class Batcher:
         started = time.monotonic()
         waits = [started - item.enqueued for item in batch]
         try:
+            # Only a call asking for alternatives passes `hypotheses` (engines take it then).
+            hypotheses = max(item.hypotheses for item in batch)
             outputs = self.engine.generate(
                 [item.tokens for item in batch],
                 max_new_tokens=max(item.max_new_tokens for item in batch),
                 min_new_tokens=min(item.min_new_tokens for item in batch),
                 with_attention=any(item.with_attention for item in batch),
+                **({"hypotheses": hypotheses} if hypotheses > 1 else {}),
             )
         except Exception as exc:
             log.error(

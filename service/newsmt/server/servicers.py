@@ -74,7 +74,12 @@ def _translation_pb(
         quality=_quality_pb(result.quality),
         cached_units=result.cached_units,
         units=result.units,
+        alternatives=result.alternatives,
     )
+
+
+#: Other translations a TranslateRequest may ask for (LibreTranslate allows 3 too).
+MAX_ALTERNATIVES = 3
 
 
 def _segment_fields(request: translation_pb2.TranslateRequest) -> list[str]:
@@ -91,7 +96,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
 
     def _translate_args(
         self, request: translation_pb2.TranslateRequest
-    ) -> tuple[str, str, Format, Glossary | None, TextBudget]:
+    ) -> tuple[str, str, Format, Glossary | None, TextBudget, int]:
         check = Checker(self.settings)
         source = check.language(
             "source_language_code", request.source_language_code, required=False
@@ -102,16 +107,18 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
             check.document(f"segments[{i}].text", segment.text)
         fmt = _format(check, "format", request.format)
         glossary = _glossary(check, "glossary", request.glossary)
+        if request.alternatives > MAX_ALTERNATIVES:
+            check.fail("alternatives", f"is {request.alternatives}; at most {MAX_ALTERNATIVES}")
         check.done("segments")
         if source and target:
             self.translator.route(source, target)  # unsupported pair -> INVALID_ARGUMENT now
-        return source, target, fmt, glossary, check.budget()
+        return source, target, fmt, glossary, check.budget(), request.alternatives
 
     @rpc_method
     def Translate(
         self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
     ) -> translation_pb2.TranslateResponse:
-        source, target, fmt, glossary, budget = self._translate_args(request)
+        source, target, fmt, glossary, budget, alternatives = self._translate_args(request)
         ctx = current_request()
         results = self.translator.translate(
             [s.text for s in request.segments],
@@ -122,6 +129,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
             glossary=glossary,
             fields=_segment_fields(request),
             budget=budget,
+            alternatives=alternatives,
         )
         return translation_pb2.TranslateResponse(
             translations=[
@@ -134,7 +142,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
     def TranslateStream(
         self, request: translation_pb2.TranslateRequest, context: grpc.ServicerContext
     ) -> Iterator[translation_pb2.TranslateEvent]:
-        source, target, fmt, glossary, budget = self._translate_args(request)
+        source, target, fmt, glossary, budget, alternatives = self._translate_args(request)
         ctx = current_request()
         units = cached = 0
         for item in self.translator.translate_stream(
@@ -146,6 +154,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
             glossary=glossary,
             fields=_segment_fields(request),
             budget=budget,
+            alternatives=alternatives,
         ):
             if isinstance(item, StreamedUnit):
                 units += 1

@@ -209,13 +209,15 @@ class Client(_BaseClient):
         source: str = "",
         format: t.TextFormat = "plain",
         glossary: t.Glossary | None = None,
+        alternatives: int = 0,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> list[t.Translation]:
         """Translate each text into `target`. `source` empty: detected per text. `format`:
         "plain", "html" or "markdown" (markup is kept); `glossary`: {source: target} ("" keeps
-        the term) or a list of GlossaryEntry."""
-        request = convert.translate_request(texts, target, source, format, glossary)
+        the term) or a list of GlossaryEntry; `alternatives`: up to that many (0-3) other
+        translations of each text, in `Translation.alternatives`."""
+        request = convert.translate_request(texts, target, source, format, glossary, alternatives)
         return convert.translations(
             self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -228,6 +230,7 @@ class Client(_BaseClient):
         source: str = "",
         format: t.TextFormat = "plain",
         glossary: t.Glossary | None = None,
+        alternatives: int = 0,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> Generator[t.StreamEvent, None, None]:
@@ -235,7 +238,7 @@ class Client(_BaseClient):
         are its translation), a SegmentDone after each segment's units, one StreamDone last.
         Stop iterating (or close the iterator) to cancel: the server drops the queued work.
         A failure mid-stream raises after the events already yielded, which stay valid."""
-        request = convert.translate_request(texts, target, source, format, glossary)
+        request = convert.translate_request(texts, target, source, format, glossary, alternatives)
         request_id = request_id or uuid.uuid4().hex
         call = self.translation.TranslateStream(
             request, timeout=self._timeout(timeout), metadata=self._metadata(request_id)
@@ -375,10 +378,11 @@ class AsyncClient(_BaseClient):
         source: str = "",
         format: t.TextFormat = "plain",
         glossary: t.Glossary | None = None,
+        alternatives: int = 0,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> list[t.Translation]:
-        request = convert.translate_request(texts, target, source, format, glossary)
+        request = convert.translate_request(texts, target, source, format, glossary, alternatives)
         return convert.translations(
             await self._call(self.translation.Translate, request, timeout, request_id)
         )
@@ -391,11 +395,12 @@ class AsyncClient(_BaseClient):
         source: str = "",
         format: t.TextFormat = "plain",
         glossary: t.Glossary | None = None,
+        alternatives: int = 0,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> AsyncGenerator[t.StreamEvent, None]:
         """`Client.translate_stream` as an async iterator."""
-        request = convert.translate_request(texts, target, source, format, glossary)
+        request = convert.translate_request(texts, target, source, format, glossary, alternatives)
         request_id = request_id or uuid.uuid4().hex
         call = self.translation.TranslateStream(
             request, timeout=self._timeout(timeout), metadata=self._metadata(request_id)

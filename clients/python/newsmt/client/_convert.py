@@ -50,6 +50,7 @@ def translate_request(
     source: str,
     fmt: t.TextFormat = "plain",
     glossary_terms: t.Glossary | None = None,
+    alternatives: int = 0,
 ) -> translation_pb2.TranslateRequest:
     return translation_pb2.TranslateRequest(
         segments=segments(texts),
@@ -57,6 +58,7 @@ def translate_request(
         target_language_code=target,
         format=text_format(fmt),
         glossary=glossary(glossary_terms),
+        alternatives=alternatives,
     )
 
 
@@ -193,6 +195,7 @@ def translation(x: translation_pb2.Translation) -> t.Translation:
         quality(x.quality),
         x.cached_units,
         x.units,
+        tuple(x.alternatives),
     )
 
 

@@ -103,6 +103,9 @@ class Translation:
     #: server answered from its translation cache.
     cached_units: int = 0
     units: int = 0
+    #: With `alternatives=N`: up to N other translations, best first (fewer where the model
+    #: has fewer distinct ones; none from the identity engine).
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,17 @@ class TranslateRequest(_message.Message):
     TARGET_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     GLOSSARY_FIELD_NUMBER: _builtins.int
+    ALTERNATIVES_FIELD_NUMBER: _builtins.int
     source_language_code: _builtins.str
     """"en", "ru" or "es". Empty: detect the language of each segment separately."""
     target_language_code: _builtins.str
     """"en", "ru" or "es". Required."""
     format: _common_pb2.TextFormat.ValueType
     """How every segment is written: plain (the default), HTML or Markdown."""
+    alternatives: _builtins.int
+    """Other translations wanted for each segment, 0 to 3 (Translation.alternatives): the
+    model's next best hypotheses (the beam is at least that wide).
+    """
     @_builtins.property
     def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Segment]: ...
     @_builtins.property
@@ -76,10 +81,11 @@ class TranslateRequest(_message.Message):
         target_language_code: _builtins.str = ...,
         format: _common_pb2.TextFormat.ValueType = ...,
         glossary: _abc.Iterable[_common_pb2.GlossaryEntry] | None = ...,
+        alternatives: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "glossary", b"glossary", "segments", b"segments", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternatives", b"alternatives", "format", b"format", "glossary", b"glossary", "segments", b"segments", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -100,6 +106,7 @@ class Translation(_message.Message):
     QUALITY_FIELD_NUMBER: _builtins.int
     CACHED_UNITS_FIELD_NUMBER: _builtins.int
     UNITS_FIELD_NUMBER: _builtins.int
+    ALTERNATIVES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The id of the segment this translates."""
     translated_text: _builtins.str
@@ -139,6 +146,14 @@ class Translation(_message.Message):
     def quality(self) -> _common_pb2.Quality:
         """When not to trust it: per-sentence signals rolled up over the segment."""
 
+    @_builtins.property
+    def alternatives(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """With TranslateRequest.alternatives: other translations of the segment, best first. The
+        i-th joins each sentence's i-th next best hypothesis (a sentence with fewer keeps its
+        translation); none equals translated_text or another, so there may be fewer than asked.
+        The identity engine has none.
+        """
+
     def __init__(
         self,
         *,
@@ -153,10 +168,11 @@ class Translation(_message.Message):
         quality: _common_pb2.Quality | None = ...,
         cached_units: _builtins.int = ...,
         units: _builtins.int = ...,
+        alternatives: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "quality", b"quality", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "cached_units", b"cached_units", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "translated_text", b"translated_text", "units", b"units"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternatives", b"alternatives", "applied_terms", b"applied_terms", "cached_units", b"cached_units", "detected_language", b"detected_language", "id", b"id", "markup_degraded", b"markup_degraded", "missed_terms", b"missed_terms", "output_truncated", b"output_truncated", "quality", b"quality", "route", b"route", "translated_text", b"translated_text", "units", b"units"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
