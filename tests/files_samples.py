@@ -4,6 +4,7 @@ here (DOCX), or with python-pptx and openpyxl (PPTX, XLSX); and the attacks."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 import zlib
 
@@ -166,14 +167,39 @@ def xlsx_file() -> bytes:
     out = io.BytesIO()
     wb.save(out)
     parts = _parts(out.getvalue())
-    # openpyxl writes no inline strings: make C1 one, as other producers do.
+    # openpyxl writes every string inline; Excel writes shared strings. Make them shared, but
+    # for one inline string (C1), as other producers write.
+    shared: list[str] = []
+    cell = re.compile(r'<c r="([A-Z]+\d+)" t="inlineStr"><is>(.*?)</is></c>')
+
+    def to_shared(m: re.Match[str]) -> str:
+        if m.group(2) not in shared:
+            shared.append(m.group(2))
+        return f'<c r="{m.group(1)}" t="s"><v>{shared.index(m.group(2))}</v></c>'
+
+    for name in ("xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"):
+        parts[name] = cell.sub(to_shared, parts[name].decode()).encode()
     sheet = parts["xl/worksheets/sheet1.xml"].decode()
-    sheet = sheet.replace(
-        "</row>",
-        '<c r="C1" t="inlineStr"><is><t>Seats won in the vote</t></is></c></row>',
-        1,
-    )
-    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(
+        "</row>", '<c r="C1" t="inlineStr"><is><t>Seats won in the vote</t></is></c></row>', 1
+    ).encode()
+    items = "".join(f"<si>{x}</si>" for x in shared)
+    parts["xl/sharedStrings.xml"] = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{S}" '
+        f'count="{len(shared)}" uniqueCount="{len(shared)}">{items}</sst>'
+    ).encode()
+    types = parts["[Content_Types].xml"].decode()
+    parts["[Content_Types].xml"] = types.replace(
+        "</Types>",
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+    ).encode()
+    rels = parts["xl/_rels/workbook.xml.rels"].decode()
+    parts["xl/_rels/workbook.xml.rels"] = rels.replace(
+        "</Relationships>",
+        f'<Relationship Type="{R}/sharedStrings" Target="sharedStrings.xml" Id="rIdSst"/>'
+        "</Relationships>",
+    ).encode()
     return zip_of(parts)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from newsmt.pipeline.documents.finish import finish_unit
 from newsmt.pipeline.documents.model import UnitOutput
 
 from . import files_samples as samples
-from .documents_fakes import upper
+from .documents_fakes import scrambled, upper
 
 DATA = Path(__file__).resolve().parent / "data" / "files"
 REAL = sorted(p for p in DATA.iterdir() if p.suffix != ".md")
@@ -179,3 +180,224 @@ def _translate_no(el: etree._Element) -> bool:
             return True
         el = el.getparent()
     return False
+
+
+# -- synthetic translations -----------------------------------------------------------------
+
+OFFICE = [(n, d) for n, d in ALL if n.endswith(ZIPPED)]
+SUBTITLES = [(n, d) for n, d in ALL if n.endswith((".srt", ".vtt"))]
+XLIFF = [(n, d) for n, d in ALL if n.endswith((".xlf", ".xliff"))]
+TRANSLATORS = [upper, scrambled]
+
+
+def _paragraph_markup(data: bytes, name: str) -> list[tuple[Counter[bytes], Counter[str]]]:
+    """Per paragraph of an XML part: the multiset of its runs' properties (languages left
+    out, since translated runs change theirs) and of its hyperlink targets."""
+    root = etree.fromstring(data)
+    ns = W if b"wordprocessingml" in data[:2000] or name.startswith("word/") else A
+    out: list[tuple[Counter[bytes], Counter[str]]] = []
+    for p in root.iter(f"{ns}p"):
+        props: Counter[bytes] = Counter()
+        links: Counter[str] = Counter()
+        for r in p.iter(f"{ns}r"):
+            if next(r.iterancestors(f"{ns}p")) is not p:
+                continue  # a text box's run belongs to its own paragraph
+            rpr = r.find(f"{ns}rPr")
+            if rpr is None:
+                props[b""] += 1
+                continue
+            rpr = etree.fromstring(etree.tostring(rpr))
+            for el in rpr.iter():
+                el.attrib.pop(f"{W}val", None) if el.tag == f"{W}lang" else None
+                el.attrib.pop("lang", None)
+            props[etree.tostring(rpr)] += 1
+        for h in p.iter(f"{W}hyperlink", f"{A}hlinkClick"):
+            links[" ".join(f"{k}={v}" for k, v in sorted(h.attrib.items()))] += 1
+        out.append((props, links))
+    return out
+
+
+def _open_with_library(name: str, data: bytes) -> None:
+    import docx
+    import openpyxl
+    import pptx
+
+    if name.endswith(".docx"):
+        docx.Document(io.BytesIO(data))
+    elif name.endswith(".pptx"):
+        pptx.Presentation(io.BytesIO(data))
+    else:
+        openpyxl.load_workbook(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("translator", TRANSLATORS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize(("name", "data"), OFFICE, ids=[n for n, _ in OFFICE])
+def test_translated_office_files_open_and_keep_their_run_properties(
+    name: str, data: bytes, translator: Translator
+) -> None:
+    doc = open_file(data, file_name=name)
+    written = doc.write(outputs(doc, translator), "ru")
+    _open_with_library(name, written.content)
+    before, after = dict(entries(data)), dict(entries(written.content))
+    for part, new in after.items():
+        if new == before[part] or not part.endswith(".xml"):
+            continue
+        if part.startswith(("word/", "ppt/")):
+            assert _paragraph_markup(new, part) == _paragraph_markup(before[part], part), part
+
+
+def test_a_sentence_word_split_into_runs_reaches_the_model_whole() -> None:
+    doc = open_file(MADE["features.docx"], file_name="features.docx")
+    texts = [u.text for part in doc.parts for u in part.units]
+    assert "The prime minister resigned on Monday." in texts  # four runs, one bold word split
+    assert "Columns: left and right, with a line break inside one sentence." in texts
+    assert "Water levels are still rising." in texts  # the text box
+    assert "According to the national weather service." in texts  # the footnote
+    assert "Daily briefing, for internal use." in texts  # the header
+    joined = " ".join(texts)
+    for never in ("PAGE", "MERGEFORMAT", "never", "Check this figure", "DATE"):
+        assert never not in joined  # field instructions, a deletion, a comment
+
+
+def test_docx_locations_name_the_paragraph_and_the_part() -> None:
+    doc = open_file(MADE["features.docx"], file_name="features.docx")
+    where = {
+        u.text: doc.location(p, u.index) for p, part in enumerate(doc.parts) for u in part.units
+    }
+    assert where["The prime minister resigned on Monday."] == "paragraph 1"
+    assert where["Roads stay closed."] == "paragraph 7"
+    assert where["Water levels are still rising."] == "paragraph 8"
+    assert where["Daily briefing, for internal use."] == "header 1, paragraph 1"
+    assert where["According to the national weather service."] == "footnote 1"
+
+
+def test_translated_docx_keeps_fields_deletions_comments_and_sets_the_language() -> None:
+    data = MADE["features.docx"]
+    doc = open_file(data, file_name="features.docx")
+    written = doc.write(outputs(doc, upper), "ru")
+    before, after = dict(entries(data)), dict(entries(written.content))
+    new = etree.fromstring(after["word/document.xml"])
+    old = etree.fromstring(before["word/document.xml"])
+    for path in (f".//{W}instrText", f".//{W}delText", f".//{W}del"):
+        assert [etree.tostring(e) for e in new.iterfind(path)] == [
+            etree.tostring(e) for e in old.iterfind(path)
+        ]
+    instructions = [e.get(f"{W}instr") for e in old.iter(f"{W}fldSimple")]
+    assert [e.get(f"{W}instr") for e in new.iter(f"{W}fldSimple")] == instructions
+    assert after["word/comments.xml"] == before["word/comments.xml"]
+    langs = {e.get(f"{W}val") for e in new.iter(f"{W}lang")}
+    assert langs == {"ru"}
+    first = next(new.iter(f"{W}p"))
+    assert "".join(first.itertext()) == "THE PRIME MINISTER RESIGNED ON MONDAY."
+    bold = [r for r in first.iter(f"{W}r") if r.find(f"{W}rPr/{W}b") is not None]
+    # The word is split between two bold runs, so the placement falls back (see ooxml).
+    assert "MINISTER" in "".join("".join(r.itertext()) for r in bold)
+    for t in new.iter(f"{W}t"):
+        if t.text and t.text != t.text.strip():
+            assert t.get("{http://www.w3.org/XML/1998/namespace}space") == "preserve"
+
+
+def test_pptx_slides_and_notes_translated_with_languages_and_locations() -> None:
+    data = MADE["features.pptx"]
+    doc = open_file(data, file_name="features.pptx")
+    where = {
+        u.text: doc.location(p, u.index) for p, part in enumerate(doc.parts) for u in part.units
+    }
+    assert where["Labour won a clear majority on Thursday."] == "slide 1"
+    assert where["Mention the recount in two districts."] == "slide 1 notes"
+    assert where["Seats by party"] == "slide 2"
+    written = doc.write(outputs(doc, upper), "ru")
+    slide = dict(entries(written.content))["ppt/slides/slide1.xml"]
+    root = etree.fromstring(slide)
+    langs = {r.get("lang") for r in root.iter(f"{A}rPr") if r.get("lang")}
+    assert langs == {"ru"}
+    assert b"LABOUR WON" in slide
+
+
+def test_xlsx_translates_strings_never_formulas_numbers_dates_or_sheet_names() -> None:
+    import openpyxl
+    from openpyxl.cell.rich_text import CellRichText
+
+    data = MADE["features.xlsx"]
+    doc = open_file(data, file_name="features.xlsx")
+    where = {
+        u.text: doc.location(p, u.index) for p, part in enumerate(doc.parts) for u in part.units
+    }
+    assert where["The ruling party lost its majority."] == "Results!A3"
+    assert where["Labour"] == "Results!A2 (and 1 more cells)"
+    assert where["Seats won in the vote"] == "Results!C1"
+    assert where["Turnout was low."] == "'Vote share'!A1"
+    written = doc.write(outputs(doc, upper), "ru")
+    old = openpyxl.load_workbook(io.BytesIO(data), rich_text=True)
+    new = openpyxl.load_workbook(io.BytesIO(written.content), rich_text=True)
+    assert old.sheetnames == new.sheetnames
+    strings = 0
+    for ws_old, ws_new in zip(old.worksheets, new.worksheets, strict=True):
+        for row_old, row_new in zip(ws_old.iter_rows(), ws_new.iter_rows(), strict=True):
+            for a, b in zip(row_old, row_new, strict=True):
+                if isinstance(a.value, CellRichText):
+                    assert str(b.value) == str(a.value).upper()
+                    strings += 1
+                elif isinstance(a.value, str) and not a.value.startswith("="):
+                    assert b.value == a.value.upper()
+                    strings += 1
+                elif a.value is not None and not isinstance(a.value, str):
+                    assert b.value == a.value  # numbers, dates
+                elif isinstance(a.value, str):
+                    assert b.value == a.value  # a formula
+    assert strings >= 5
+    rich = new["Results"]["A3"].value
+    assert [str(block.text) for block in rich if hasattr(block, "font")] == ["RULING PARTY"]
+    before, after = dict(entries(data)), dict(entries(written.content))
+    assert after["xl/worksheets/sheet2.xml"] == before["xl/worksheets/sheet2.xml"]
+    assert after["xl/workbook.xml"] == before["xl/workbook.xml"]
+
+
+@pytest.mark.parametrize("translator", TRANSLATORS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize(("name", "data"), SUBTITLES, ids=[n for n, _ in SUBTITLES])
+def test_translated_subtitles_keep_timings_and_lines_fit_or_are_flagged(
+    name: str, data: bytes, translator: Translator
+) -> None:
+    import pysubs2
+
+    doc = open_file(data, file_name=name)
+    written = doc.write(outputs(doc, translator), "ru")
+    encoding = "utf-16" if data.startswith(b"\xff\xfe") else "utf-8-sig"
+    fmt = "vtt" if name.endswith(".vtt") else "srt"
+    old = pysubs2.SSAFile.from_string(data.decode(encoding), format_=fmt)
+    new = pysubs2.SSAFile.from_string(written.content.decode(encoding), format_=fmt)
+    assert [(e.start, e.end) for e in new] == [(e.start, e.end) for e in old]
+    timing = re.compile(rb"^.*-->.*$", re.MULTILINE)
+    assert timing.findall(written.content.replace(b"\x00", b"")) == timing.findall(
+        data.replace(b"\x00", b"")
+    )
+    _check_lines(written.content.decode(encoding), written.flags_by_location, doc, fmt)
+
+
+def _check_lines(text: str, flagged: dict[str, set[object]], doc: FileDocument, fmt: str) -> None:
+    """Every payload line of a cue is within 39 characters (Russian), or the cue is flagged."""
+    from newsmt.pipeline.documents.files.subtitles import SubtitleFile
+    from newsmt.pipeline.quality import Flag
+
+    reader = doc.reader
+    assert isinstance(reader, SubtitleFile)
+    again = SubtitleFile(text.encode("utf-8"), reader.kind)
+    tags = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+    for cue in again.cues:
+        lines = [tags.sub("", again.source[a:b]) for a, b in cue.lines]
+        too_long = len(lines) > 2 or any(len(line) > 39 for line in lines)
+        if too_long:
+            assert Flag.SUBTITLE_TOO_LONG in flagged.get(f"cue {cue.label}", set()), lines
+
+
+@pytest.mark.parametrize(("name", "data"), XLIFF, ids=[n for n, _ in XLIFF])
+def test_translated_xliff_is_well_formed_and_keeps_final_targets(name: str, data: bytes) -> None:
+    doc = open_file(data, file_name=name)
+    written = doc.write(outputs(doc, upper), "ru")
+    root = etree.fromstring(written.content)
+    assert _without_targets(data) == _without_targets(written.content)
+    finals = re.compile(rb'<target[^>]*state="(?:final|signed-off)"[^>]*>.*?</target>', re.DOTALL)
+    assert finals.findall(written.content) == finals.findall(data)
+    assert root.get("trgLang") == "ru" or all(
+        f.get("target-language") == "ru" for f in root.iter("{*}file")
+    )

@@ -76,6 +76,8 @@ class Markup:
     elem: int
     start: int
     end: int
+    #: A void that reads as a space (a tab, a break): the model's space stands for it.
+    space: bool = False
 
 
 @dataclass
@@ -97,6 +99,8 @@ class Paragraphs:
     #: Per run (START token): where its opening markup ends, and its language token.
     heads: dict[int, int] = field(default_factory=dict)
     langs: dict[int, int] = field(default_factory=dict)
+    #: Per run: the first and last character of its text.
+    edges: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def context(self, source_at: int) -> tuple[int, ...]:
         """The elements open (paragraph down) at the text character at `source_at`."""
@@ -201,6 +205,7 @@ class _Scanner:
         empty = t.pair == i + 1 and self.tokens[t.pair].start == self.tokens[t.pair].end
         if local_in(name, d, d.spaces) and top != T:
             nxt = self._void(i, t.pair, RUN_VOID if top == RUN else PARA_VOID)
+            self.out.markup[t.start].space = True
             assert self.block is not None
             self.block.space(t.start, self.tokens[t.pair].end)
             return nxt
@@ -289,8 +294,13 @@ class _Scanner:
         else:
             self.block.atomic(t.text, t.start, t.end)
         if self.block.length > at:
+            frames = self.paras[-1].frames
             self.out.context_at.append(t.start)
-            self.out.contexts.append(tuple(f[0] for f in self.paras[-1].frames))
+            self.out.contexts.append(tuple(f[0] for f in frames))
+            run = next((f[0] for f in reversed(frames) if f[1] == RUN), -1)
+            if run >= 0:
+                first = self.out.edges.get(run, (t.text[0], ""))[0]
+                self.out.edges[run] = (first, t.text[-1])
 
 
 def local_in(name: str, d: Dialect, names: frozenset[str]) -> bool:
@@ -473,6 +483,7 @@ class _Emitter:
         self.out: list[str] = []
         self.stack = [_Entry(e, self.p.roles[e]) for e in start]
         self.stray: list[str] = []
+        self.eat_space = False
         runs = [e for e in start if self.p.roles[e] == RUN]
         runs += [
             self.p.markup[m.open_at].elem
@@ -532,18 +543,47 @@ class _Emitter:
     # -- events ----------------------------------------------------------------------------
 
     def text(self, s: str) -> None:
+        if self.eat_space and s[:1].isspace():
+            s = s[1:]  # the space that stood for the tab or break just written
+        self.eat_space = False
         if not s:
             return
         top = self._top()
+        held = bool(self.stack) and self.stack[-1].pending is not None
+        if top in (T, RUN) and held and s.isspace():
+            # Spaces after a closed run go to the next run rather than hang underlined on it.
+            self.stray.append(s)
+            return
         if top == T:
+            self._flush_stray()
             self.out.append(s)
         elif top == RUN:
             self._make_text()
+            self._flush_stray()
             self.out.append(s)
         else:
             self.stray.append(s)
 
     def markup(self, m: Markup) -> None:
+        if self.stray and self._top() == T and not self._space_to_next(m):
+            self._flush_stray()
+        self._markup(m)
+
+    def _space_to_next(self, m: Markup) -> bool:
+        """Whether spaces held after a closed run go to the run `m` opens: only when that
+        run's source text starts with a space and the closed one's does not end with one."""
+        if m.kind != OPEN or m.role not in (RUN, T):
+            return False
+        if m.role == T:
+            return True  # another text element of the same run
+        closed = next((e for e in reversed(self.stack) if e.role == RUN), None)
+        edges = self.p.edges
+        if closed is not None and edges.get(closed.elem, ("", ""))[1].isspace():
+            return False
+        return edges.get(m.elem, ("", ""))[0].isspace()
+
+    def _markup(self, m: Markup) -> None:
+        self.eat_space = m.space
         if m.kind == CLOSE:
             self._close(m)
         elif m.kind == RUN_VOID:
@@ -571,6 +611,8 @@ class _Emitter:
                     self.last_run = m.elem
 
     def _close(self, m: Markup) -> None:
+        """Hold the close back: text placed right after it still goes inside. A run's held-back
+        text element stays open inside it (a SpreadsheetML or DrawingML run holds only one)."""
         depth = next(
             (
                 k
@@ -584,8 +626,10 @@ class _Emitter:
         if depth < 0:
             return  # closed already (its element was closed early)
         while len(self.stack) > depth + 1:
+            if m.role == RUN and self.stack[-1].pending is not None and self.stack[-1].role == T:
+                break
             self._pop()
-        self.stack[-1].pending = self._raw(m)
+        self.stack[depth].pending = self._raw(m)
 
     def _flush_stray(self) -> None:
         if self.stray and self._top() == T:
