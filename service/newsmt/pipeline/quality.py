@@ -45,6 +45,11 @@ class Flag(enum.Enum):
     LENGTH_RATIO = 5
     NUMBER_MISMATCH = 6
     TRUNCATED = 7
+    #: A subtitle cue that does not fit its lines (files: subtitles).
+    SUBTITLE_TOO_LONG = 8
+    #: A subtitle cue read faster than the characters-per-second limit (files: subtitles).
+    READING_SPEED = 9
+    #: The model emitted control characters or U+FFFD; they were removed (`hops`).
     INVALID_CHARACTERS = 10
 
 

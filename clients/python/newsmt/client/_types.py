@@ -47,6 +47,8 @@ QualityFlag = Literal[
     "LENGTH_RATIO",
     "NUMBER_MISMATCH",
     "TRUNCATED",
+    "SUBTITLE_TOO_LONG",
+    "READING_SPEED",
     "INVALID_CHARACTERS",
 ]
 

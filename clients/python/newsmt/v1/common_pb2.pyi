@@ -96,6 +96,12 @@ class _QualityFlagEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QualityFl
     """
     QUALITY_FLAG_TRUNCATED: _QualityFlag.ValueType  # 7
     """The output hit its length bound and was cut."""
+    QUALITY_FLAG_SUBTITLE_TOO_LONG: _QualityFlag.ValueType  # 8
+    """A subtitle cue whose translation does not fit its lines (2 lines of 42 characters, 39 in
+    Russian), even re-wrapped.
+    """
+    QUALITY_FLAG_READING_SPEED: _QualityFlag.ValueType  # 9
+    """A subtitle cue read faster than 17 characters per second."""
     QUALITY_FLAG_INVALID_CHARACTERS: _QualityFlag.ValueType  # 10
     """The model emitted control characters or U+FFFD (bytes it could not decode) that the
     source does not have; they were removed from the output.
@@ -123,6 +129,12 @@ separators normalised: 3.5 -> 3,5 is fine).
 """
 QUALITY_FLAG_TRUNCATED: QualityFlag.ValueType  # 7
 """The output hit its length bound and was cut."""
+QUALITY_FLAG_SUBTITLE_TOO_LONG: QualityFlag.ValueType  # 8
+"""A subtitle cue whose translation does not fit its lines (2 lines of 42 characters, 39 in
+Russian), even re-wrapped.
+"""
+QUALITY_FLAG_READING_SPEED: QualityFlag.ValueType  # 9
+"""A subtitle cue read faster than 17 characters per second."""
 QUALITY_FLAG_INVALID_CHARACTERS: QualityFlag.ValueType  # 10
 """The model emitted control characters or U+FFFD (bytes it could not decode) that the
 source does not have; they were removed from the output.

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-Format = Literal["plain", "html", "markdown"]
+Format = Literal["plain", "html", "markdown", "xml"]
+#: The formats a request may name. "xml" is the text of XML file parts (`documents.files`).
 FORMATS: tuple[Format, ...] = ("plain", "html", "markdown")
 
 

@@ -45,10 +45,21 @@ def escape_plain(text: str, first: bool = False) -> str:
     return text
 
 
+#: Characters XML 1.0 does not allow in a document, even as references.
+INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def escape_xml(text: str, first: bool = False) -> str:
+    """Output text as XML character data: ``&``, ``<`` and ``>`` escaped, and characters XML
+    cannot hold at all dropped."""
+    return escape_html(INVALID_XML_CHARS.sub("", text))
+
+
 _ESCAPES: dict[Format, project.Escape] = {
     "plain": escape_plain,
     "html": escape_html,
     "markdown": escape_markdown,
+    "xml": escape_xml,
 }
 
 
