@@ -13,6 +13,7 @@ from newsmt.pipeline.article import Article, ArticleProcessor, ArticleResult
 from newsmt.pipeline.budget import TextBudget
 from newsmt.pipeline.detect import LanguageDetection
 from newsmt.pipeline.documents import Entry, Format, Glossary
+from newsmt.pipeline.file_translate import FileTranslator
 from newsmt.pipeline.quality import Flag, SegmentQuality
 from newsmt.pipeline.results import Translated
 from newsmt.pipeline.stream import StreamedUnit
@@ -93,6 +94,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
         self.settings = settings
         self.translator = translator
         self.detector = detector
+        self.files = FileTranslator(translator)
 
     def _translate_args(
         self, request: translation_pb2.TranslateRequest
@@ -183,6 +185,50 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
                 )
         yield translation_pb2.TranslateEvent(
             done=translation_pb2.StreamDone(units=units, cached_units=cached)
+        )
+
+    @rpc_method
+    def TranslateDocument(
+        self, request: translation_pb2.TranslateDocumentRequest, context: grpc.ServicerContext
+    ) -> translation_pb2.TranslateDocumentResponse:
+        check = Checker(self.settings)
+        source = check.language(
+            "source_language_code", request.source_language_code, required=False
+        )
+        target = check.language("target_language_code", request.target_language_code, required=True)
+        check.file("content", request.content)
+        glossary = _glossary(check, "glossary", request.glossary)
+        check.done("content")
+        if source and target:
+            self.translator.route(source, target)
+        done = self.files.translate(
+            request.content,
+            request.mime_type,
+            request.file_name,
+            source,
+            target,
+            current_request(),
+            glossary=glossary,
+            budget=check.budget(),
+        )
+        return translation_pb2.TranslateDocumentResponse(
+            content=done.content,
+            mime_type=done.mime_type,
+            file_name=done.file_name,
+            detected_language=common_pb2.DetectedLanguage(
+                language_code=done.source, confidence=done.confidence
+            ),
+            route=common_pb2.ModelRoute(models=done.route, demo=done.demo),
+            quality=_quality_pb(done.quality),
+            applied_terms=done.applied_terms,
+            missed_terms=done.missed_terms,
+            markup_degraded=done.markup_degraded,
+            units=done.units,
+            cached_units=done.cached_units,
+            flagged=[
+                translation_pb2.FlaggedUnit(location=where, flags=sorted(_FLAGS[f] for f in flags))
+                for where, flags in done.flagged
+            ],
         )
 
     @rpc_method

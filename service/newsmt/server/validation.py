@@ -75,6 +75,17 @@ class Checker:
             )
         self._no_surrogates(field, text)
 
+    def file(self, field: str, content: bytes) -> None:
+        """A file as sent: at most --max-document-bytes, and not empty."""
+        limit = self.settings.max_document_bytes
+        if not content:
+            self.fail(field, "is empty: send the file's bytes")
+        elif len(content) > limit:
+            self.fail(
+                field,
+                f"is {len(content)} bytes; the limit is {limit} ({flag('max_document_bytes')})",
+            )
+
     def _no_surrogates(self, field: str, text: str) -> None:
         if _SURROGATE.search(text):
             self.fail(field, "contains lone surrogate code points")

@@ -592,3 +592,138 @@ class ListModelsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+
+@_typing.final
+class TranslateDocumentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    SOURCE_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
+    TARGET_LANGUAGE_CODE_FIELD_NUMBER: _builtins.int
+    GLOSSARY_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    """The file as it is, at most --max-document-bytes."""
+    mime_type: _builtins.str
+    """Empty: from file_name's extension, then from the content."""
+    file_name: _builtins.str
+    source_language_code: _builtins.str
+    """"en", "ru" or "es"; empty: detect (an XLIFF file's source-language is used where set)."""
+    target_language_code: _builtins.str
+    """"en", "ru" or "es". Required."""
+    @_builtins.property
+    def glossary(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.GlossaryEntry]: ...
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        mime_type: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        source_language_code: _builtins.str = ...,
+        target_language_code: _builtins.str = ...,
+        glossary: _abc.Iterable[_common_pb2.GlossaryEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_name", b"file_name", "glossary", b"glossary", "mime_type", b"mime_type", "source_language_code", b"source_language_code", "target_language_code", b"target_language_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranslateDocumentRequest: _TypeAlias = TranslateDocumentRequest  # noqa: Y015
+
+@_typing.final
+class TranslateDocumentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    DETECTED_LANGUAGE_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    APPLIED_TERMS_FIELD_NUMBER: _builtins.int
+    MISSED_TERMS_FIELD_NUMBER: _builtins.int
+    MARKUP_DEGRADED_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    CACHED_UNITS_FIELD_NUMBER: _builtins.int
+    FLAGGED_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    """The translated file, in the format it came in."""
+    mime_type: _builtins.str
+    file_name: _builtins.str
+    """The name to save it under: the request's with the target language before the
+    extension, e.g. "report.ru.docx".
+    """
+    markup_degraded: _builtins.bool
+    """Inline markup (runs, hyperlinks, inline codes) placed by the fallback somewhere."""
+    units: _builtins.int
+    """Sentences translated, and how many of them came from the translation cache."""
+    cached_units: _builtins.int
+    @_builtins.property
+    def detected_language(self) -> _common_pb2.DetectedLanguage: ...
+    @_builtins.property
+    def route(self) -> _common_pb2.ModelRoute: ...
+    @_builtins.property
+    def quality(self) -> _common_pb2.Quality:
+        """Every translated sentence's signals, rolled up over the file."""
+
+    @_builtins.property
+    def applied_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def missed_terms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def flagged(self) -> _containers.RepeatedCompositeFieldContainer[Global___FlaggedUnit]:
+        """Every place with a quality flag, in file order (XLIFF files also carry them in their
+        states).
+        """
+
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        mime_type: _builtins.str = ...,
+        file_name: _builtins.str = ...,
+        detected_language: _common_pb2.DetectedLanguage | None = ...,
+        route: _common_pb2.ModelRoute | None = ...,
+        quality: _common_pb2.Quality | None = ...,
+        applied_terms: _abc.Iterable[_builtins.str] | None = ...,
+        missed_terms: _abc.Iterable[_builtins.str] | None = ...,
+        markup_degraded: _builtins.bool = ...,
+        units: _builtins.int = ...,
+        cached_units: _builtins.int = ...,
+        flagged: _abc.Iterable[Global___FlaggedUnit] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "quality", b"quality", "route", b"route"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "cached_units", b"cached_units", "content", b"content", "detected_language", b"detected_language", "file_name", b"file_name", "flagged", b"flagged", "markup_degraded", b"markup_degraded", "mime_type", b"mime_type", "missed_terms", b"missed_terms", "quality", b"quality", "route", b"route", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranslateDocumentResponse: _TypeAlias = TranslateDocumentResponse  # noqa: Y015
+
+@_typing.final
+class FlaggedUnit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    location: _builtins.str
+    """Where a person finds it: "paragraph 12", "slide 3", "Sheet1!B7", "cue 14", a
+    trans-unit id.
+    """
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.QualityFlag.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        location: _builtins.str = ...,
+        flags: _abc.Iterable[_common_pb2.QualityFlag.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlaggedUnit: _TypeAlias = FlaggedUnit  # noqa: Y015

@@ -61,6 +61,11 @@ class TranslationServiceStub:
                 request_serializer=newsmt_dot_v1_dot_translation__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=newsmt_dot_v1_dot_translation__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.TranslateDocument = channel.unary_unary(
+                '/newsmt.v1.TranslationService/TranslateDocument',
+                request_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateDocumentRequest.SerializeToString,
+                response_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateDocumentResponse.FromString,
+                _registered_method=True)
 
 
 class TranslationServiceServicer:
@@ -105,6 +110,16 @@ class TranslationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TranslateDocument(self, request, context):
+        """Translates a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF 1.2/2.x, plain text, HTML,
+        Markdown) and gives it back in the same format, with every byte that is not translated
+        text kept. Sentences are translated whole (Word's runs are inline tags placed by the
+        model's alignment); one engine queue, batched like any request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +147,11 @@ def add_TranslationServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=newsmt_dot_v1_dot_translation__pb2.ListModelsRequest.FromString,
                     response_serializer=newsmt_dot_v1_dot_translation__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'TranslateDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.TranslateDocument,
+                    request_deserializer=newsmt_dot_v1_dot_translation__pb2.TranslateDocumentRequest.FromString,
+                    response_serializer=newsmt_dot_v1_dot_translation__pb2.TranslateDocumentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +291,33 @@ class TranslationService:
             '/newsmt.v1.TranslationService/ListModels',
             newsmt_dot_v1_dot_translation__pb2.ListModelsRequest.SerializeToString,
             newsmt_dot_v1_dot_translation__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TranslateDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/newsmt.v1.TranslationService/TranslateDocument',
+            newsmt_dot_v1_dot_translation__pb2.TranslateDocumentRequest.SerializeToString,
+            newsmt_dot_v1_dot_translation__pb2.TranslateDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,12 @@ class TranslationServiceStub:
     """The language pairs this server translates, and which summary languages it serves."""
     ListModels: _grpc.UnaryUnaryMultiCallable[_translation_pb2.ListModelsRequest, _translation_pb2.ListModelsResponse]
     """The models in the registry and their state."""
+    TranslateDocument: _grpc.UnaryUnaryMultiCallable[_translation_pb2.TranslateDocumentRequest, _translation_pb2.TranslateDocumentResponse]
+    """Translates a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF 1.2/2.x, plain text, HTML,
+    Markdown) and gives it back in the same format, with every byte that is not translated
+    text kept. Sentences are translated whole (Word's runs are inline tags placed by the
+    model's alignment); one engine queue, batched like any request.
+    """
 
 @_typing.type_check_only
 class TranslationServiceAsyncStub(TranslationServiceStub):
@@ -69,6 +75,12 @@ class TranslationServiceAsyncStub(TranslationServiceStub):
     """The language pairs this server translates, and which summary languages it serves."""
     ListModels: _aio.UnaryUnaryMultiCallable[_translation_pb2.ListModelsRequest, _translation_pb2.ListModelsResponse]  # type: ignore[assignment]
     """The models in the registry and their state."""
+    TranslateDocument: _aio.UnaryUnaryMultiCallable[_translation_pb2.TranslateDocumentRequest, _translation_pb2.TranslateDocumentResponse]  # type: ignore[assignment]
+    """Translates a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF 1.2/2.x, plain text, HTML,
+    Markdown) and gives it back in the same format, with every byte that is not translated
+    text kept. Sentences are translated whole (Word's runs are inline tags placed by the
+    model's alignment); one engine queue, batched like any request.
+    """
 
 class TranslationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Translates text between English and Russian and between English and Spanish
@@ -117,5 +129,17 @@ class TranslationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_translation_pb2.ListModelsResponse, _abc.Awaitable[_translation_pb2.ListModelsResponse]]:
         """The models in the registry and their state."""
+
+    @_abc_1.abstractmethod
+    def TranslateDocument(
+        self,
+        request: _translation_pb2.TranslateDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_translation_pb2.TranslateDocumentResponse, _abc.Awaitable[_translation_pb2.TranslateDocumentResponse]]:
+        """Translates a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF 1.2/2.x, plain text, HTML,
+        Markdown) and gives it back in the same format, with every byte that is not translated
+        text kept. Sentences are translated whole (Word's runs are inline tags placed by the
+        model's alignment); one engine queue, batched like any request.
+        """
 
 def add_TranslationServiceServicer_to_server(servicer: TranslationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
