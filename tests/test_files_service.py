@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from newsmt.client import Client, TranslatedDocument
 from newsmt.server.app import NewsmtServer
 from newsmt.v1 import translation_pb2, translation_pb2_grpc
 
@@ -173,3 +174,27 @@ def test_the_tiny_models_give_files_that_open_and_flag_their_cues(
         assert len(parsed) == len(pysubs2.SSAFile.from_string(srt.decode("utf-8-sig")))
         # Random weights fill every line to its bound: some cue must be too long or too fast.
         assert any(f.location.startswith("cue") for f in subs.flagged)
+
+
+def test_the_client_translates_a_file_by_path_or_bytes(
+    identity_server: tuple[NewsmtServer, str], identity_client: Client, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from newsmt.client import AsyncClient
+
+    path = tmp_path / "clip.srt"
+    path.write_bytes((DATA / "newsmt_features.srt").read_bytes())
+    done = identity_client.translate_document(path, target="ru", source="en")
+    assert done.content == path.read_bytes() and done.file_name == "clip.ru.srt"
+    assert done.save(tmp_path).read_bytes() == done.content
+    data = files_samples.docx_file()
+    by_bytes = identity_client.translate_document(data, target="es", file_name="a.docx")
+    assert by_bytes.file_name == "a.es.docx" and by_bytes.detected_language.language == "en"
+    assert entries(by_bytes.content) == entries(data)
+
+    async def call() -> TranslatedDocument:
+        async with AsyncClient(identity_server[1], timeout=60) as client:
+            return await client.translate_document(path, target="ru", source="en")
+
+    assert asyncio.run(call()).content == done.content

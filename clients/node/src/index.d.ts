@@ -83,6 +83,26 @@ export interface Translation {
 
 export interface TranslateResponse { translations: Translation[] }
 
+/** A place in a translated file with quality flags ("paragraph 12", "slide 3", "cue 14"). */
+export interface FlaggedUnit { location: string; flags: QualityFlag[] }
+
+export interface TranslateDocumentResponse {
+  /** The translated file, in the format it came in. */
+  content: Buffer;
+  mimeType: string;
+  /** The name to save it under, e.g. "report.ru.docx". */
+  fileName: string;
+  detectedLanguage: DetectedLanguage;
+  route: ModelRoute;
+  quality: Quality;
+  appliedTerms: string[];
+  missedTerms: string[];
+  markupDegraded: boolean;
+  units: number;
+  cachedUnits: number;
+  flagged: FlaggedUnit[];
+}
+
 /** A piece of a segment's translation; a segment's unit texts joined are its translatedText. */
 export interface TranslatedUnit {
   segmentIndex: number;
@@ -228,6 +248,17 @@ export class NewsmtClient {
       alternatives?: number;
     } & CallOptions,
   ): AsyncGenerator<TranslateEvent, void, undefined>;
+  /** A file into `target`; give `fileName` (its extension tells the format) or `mimeType`. */
+  translateDocument(
+    content: Buffer | Uint8Array,
+    options: {
+      target: string;
+      source?: string;
+      fileName?: string;
+      mimeType?: string;
+      glossary?: Glossary;
+    } & CallOptions,
+  ): Promise<TranslateDocumentResponse>;
   detectLanguage(texts: string[], options?: CallOptions): Promise<DetectLanguageResponse>;
   listLanguages(options?: CallOptions): Promise<ListLanguagesResponse>;
   listModels(options?: CallOptions): Promise<ListModelsResponse>;

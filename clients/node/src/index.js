@@ -179,6 +179,24 @@ export class NewsmtClient {
     }
   }
 
+  /**
+   * Translate a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF, plain text, HTML, Markdown) into
+   * `target`: `content` is a Buffer (or Uint8Array) of the file's bytes; give `fileName` (its
+   * extension tells the format) or `mimeType`. Resolves to the TranslateDocumentResponse:
+   * `content` (a Buffer, the same format), `fileName` ("report.ru.docx"), `flagged` (where to
+   * look, and why), and the counts and quality of a Translation.
+   */
+  async translateDocument(content, { target, source = '', fileName = '', mimeType = '', glossary, timeoutMs } = {}) {
+    return this.#call(this.#translation, 'TranslateDocument', {
+      content: Buffer.from(content),
+      fileName,
+      mimeType,
+      sourceLanguageCode: source,
+      targetLanguageCode: target ?? '',
+      glossary: glossaryEntries(glossary),
+    }, timeoutMs);
+  }
+
   /** Resolves to `{ languages: [{ languageCode, confidence }, ...] }`, one per text. */
   async detectLanguage(texts, { timeoutMs } = {}) {
     return this.#call(this.#translation, 'DetectLanguage', { texts }, timeoutMs);

@@ -151,6 +151,17 @@ describe('Translate', () => {
     });
   });
 
+  test('a subtitle file comes back byte for byte under its translated name', async () => {
+    const srt = Buffer.from('1\n00:00:01,000 --> 00:00:03,000\nThe council met on Tuesday.\n\n'
+      + '2\n00:00:03,500 --> 00:00:05,000\nIt approved the budget.\n', 'utf8');
+    const out = await client.translateDocument(srt, { target: 'ru', source: 'en', fileName: 'clip.srt' });
+    assert.ok(Buffer.isBuffer(out.content));
+    assert.equal(out.content.equals(srt), true);
+    assert.equal(out.fileName, 'clip.ru.srt');
+    assert.equal(out.units, 2);
+    assert.deepEqual(out.route.models, ['opus-mt-en-ru']);
+  });
+
   test('ru->es pivots through English', async () => {
     const text = 'Центральный банк повысил процентные ставки во вторник.';
     const { translations: [t] } = await client.translate([text], { source: 'ru', target: 'es' });

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,28 @@ class Client(_BaseClient):
         finally:
             call.cancel()
 
+    def translate_document(
+        self,
+        content: bytes | str | PathLike[str],
+        *,
+        target: str,
+        source: str = "",
+        mime_type: str = "",
+        file_name: str = "",
+        glossary: t.Glossary | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> t.TranslatedDocument:
+        """Translate a file (DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF, plain text, HTML,
+        Markdown) into `target`: `content` is a path (read here; its name tells the format) or
+        the file's bytes (then give `file_name` or `mime_type`). The result's `content` is the
+        file in the same format, `file_name` the name to save it under ("report.ru.docx"),
+        `flagged` where its quality flags are."""
+        request = convert.document_request(content, target, source, mime_type, file_name, glossary)
+        return convert.translated_document(
+            self._call(self.translation.TranslateDocument, request, timeout, request_id)
+        )
+
     def detect_language(
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None
     ) -> list[t.DetectedLanguage]:
@@ -412,6 +435,24 @@ class AsyncClient(_BaseClient):
             raise from_rpc_error(exc, request_id) from None
         finally:
             call.cancel()
+
+    async def translate_document(
+        self,
+        content: bytes | str | PathLike[str],
+        *,
+        target: str,
+        source: str = "",
+        mime_type: str = "",
+        file_name: str = "",
+        glossary: t.Glossary | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> t.TranslatedDocument:
+        """`Client.translate_document` as a coroutine (a path is read before the call)."""
+        request = convert.document_request(content, target, source, mime_type, file_name, glossary)
+        return convert.translated_document(
+            await self._call(self.translation.TranslateDocument, request, timeout, request_id)
+        )
 
     async def detect_language(
         self, texts: Iterable[str], *, timeout: float | None = None, request_id: str | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
 from typing import cast
 
 from grpc_health.v1 import health_pb2
@@ -223,13 +225,57 @@ def stream_event(pb: translation_pb2.TranslateEvent) -> t.StreamEvent:
     raise ValueError("a TranslateEvent with no event set")
 
 
+def flags(values: Iterable[int]) -> tuple[t.QualityFlag, ...]:
+    return tuple(
+        cast(t.QualityFlag, common_pb2.QualityFlag.Name(f).removeprefix("QUALITY_FLAG_"))  # type: ignore[arg-type]
+        for f in values
+    )
+
+
+def document_request(
+    content: bytes | str | PathLike[str],
+    target: str,
+    source: str,
+    mime_type: str,
+    file_name: str,
+    glossary_terms: t.Glossary | None,
+) -> translation_pb2.TranslateDocumentRequest:
+    """A path is read (its name is the file name unless one is given); bytes are sent as
+    they are."""
+    if not isinstance(content, bytes):
+        path = Path(content)
+        content, file_name = path.read_bytes(), file_name or path.name
+    return translation_pb2.TranslateDocumentRequest(
+        content=content,
+        mime_type=mime_type,
+        file_name=file_name,
+        source_language_code=source,
+        target_language_code=target,
+        glossary=glossary(glossary_terms),
+    )
+
+
+def translated_document(pb: translation_pb2.TranslateDocumentResponse) -> t.TranslatedDocument:
+    return t.TranslatedDocument(
+        pb.content,
+        pb.mime_type,
+        pb.file_name,
+        detected(pb.detected_language),
+        route(pb.route),
+        quality(pb.quality),
+        tuple(pb.applied_terms),
+        tuple(pb.missed_terms),
+        pb.markup_degraded,
+        pb.units,
+        pb.cached_units,
+        tuple(t.FlaggedUnit(f.location, flags(f.flags)) for f in pb.flagged),
+    )
+
+
 def quality(pb: common_pb2.Quality) -> t.Quality:
     return t.Quality(
         pb.mean_logprob,
-        tuple(
-            cast(t.QualityFlag, common_pb2.QualityFlag.Name(f).removeprefix("QUALITY_FLAG_"))
-            for f in pb.flags
-        ),
+        flags(pb.flags),
         pb.calibrated,
         pb.flagged_sentences,
         pb.sentences,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, cast
 
 HandlingMode = Literal["whole", "chunked", "truncated", "unspecified"]
@@ -108,6 +109,41 @@ class Translation:
     #: With `alternatives=N`: up to N other translations, best first (fewer where the model
     #: has fewer distinct ones; none from the identity engine).
     alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlaggedUnit:
+    """A place in a translated file with quality flags: where a person finds it ("paragraph
+    12", "slide 3", "Sheet1!B7", "cue 14", a trans-unit id) and why to look."""
+
+    location: str
+    flags: tuple[QualityFlag, ...]
+
+
+@dataclass(frozen=True)
+class TranslatedDocument:
+    """A file translated by `translate_document`, in the format it came in."""
+
+    content: bytes
+    mime_type: str
+    #: The name to save it under: the request's with the target before the extension.
+    file_name: str
+    detected_language: DetectedLanguage
+    route: Route
+    quality: Quality
+    applied_terms: tuple[str, ...]
+    missed_terms: tuple[str, ...]
+    markup_degraded: bool
+    #: Sentences translated, and those answered from the server's cache.
+    units: int
+    cached_units: int
+    flagged: tuple[FlaggedUnit, ...]
+
+    def save(self, folder: str | Path = ".") -> Path:
+        """Write the file into `folder` under `file_name`; its path."""
+        path = Path(folder) / self.file_name
+        path.write_bytes(self.content)
+        return path
 
 
 @dataclass(frozen=True)
