@@ -190,7 +190,7 @@ def test_a_drained_call_still_gets_its_response(tmp_path: Path) -> None:
         gate = Gated(server, "opus-mt-en-ru")
         left = threading.Event()
 
-        def slow_exit(method: str, code: str, seconds: float) -> None:
+        def slow_exit(method: str, code: str, seconds: float, protocol: str) -> None:
             # Runs after admission is left and before the handler returns: widens the gap.
             if method.endswith("/Translate"):
                 left.set()

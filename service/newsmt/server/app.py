@@ -34,8 +34,9 @@ from newsmt.scheduler.admission import Admission
 from newsmt.scheduler.batcher import BatcherConfig
 from newsmt.scheduler.ratelimit import RateLimiter
 from newsmt.server.auth import TokenAuth, load_tokens, server_credentials
+from newsmt.server.calls import Gate
 from newsmt.server.cpu import usable_cpus
-from newsmt.server.interceptors import Gate, RequestInterceptor
+from newsmt.server.interceptors import RequestInterceptor
 from newsmt.server.metrics import Metrics
 from newsmt.server.servicers import ArticleServicer, SummarizationServicer, TranslationServicer
 from newsmt.server.settings import Settings, SettingsError
