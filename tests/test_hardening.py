@@ -243,7 +243,9 @@ def test_not_serving_until_models_are_warm(tmp_path: Path) -> None:
     from newsmt.server.settings import Settings
 
     model_dir = build_tiny(tmp_path)
-    settings = Settings.load({"port": 0, "metrics_port": 0, "model_dir": model_dir}, environ={})
+    settings = Settings.load(
+        {"port": 0, "metrics_port": 0, "http_port": 0, "model_dir": model_dir}, environ={}
+    )
     server, port = create_server(settings)
     release = threading.Event()
     original = server.pool.load_all

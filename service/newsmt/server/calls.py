@@ -111,19 +111,39 @@ class Call:
         self.request: Any = None
         self.response_size = 0
 
-    def admit(self) -> None:
+    def admit(self, *, admission: bool = True, authenticate: bool = True) -> None:
         """The gate's checks, in order: credentials, draining, the caller's rate limit,
-        admission. A refusal is raised (and recorded as the call's code)."""
+        admission. `admission=False` for calls that do no model work (a document job's
+        status); `authenticate=False` for the few public answers of the compatible APIs
+        (LibreTranslate's language list, as LibreTranslate serves it without a key), which
+        are rate-limited by address. A refusal is raised (and recorded as the call's code)."""
         gate = self.gate
         try:
             # Who calls matters to the token check and the per-client rate limit only.
             if gate.auth is not None or gate.limiter is not None:
-                self.client = gate.identity(self.metadata, self.peer)
+                self.client = (
+                    gate.identity(self.metadata, self.peer)
+                    if authenticate
+                    else peer_host(self.peer())
+                )
             if gate.draining:
                 raise ServiceUnavailable("server is shutting down; retry on another replica")
             if gate.limiter is not None:
                 gate.limiter.check(self.client)
-            gate.admission.enter()
+            if admission:
+                gate.admission.enter()
+                self.admitted = True
+        except NewsmtError as exc:
+            self.fail(exc)
+            raise
+
+    def enter(self) -> None:
+        """Admission alone, for work the server does on its own behalf after a call was
+        admitted (a queued document job): refused while draining or at capacity."""
+        try:
+            if self.gate.draining:
+                raise ServiceUnavailable("server is shutting down")
+            self.gate.admission.enter()
             self.admitted = True
         except NewsmtError as exc:
             self.fail(exc)
@@ -167,6 +187,7 @@ class Call:
             seconds * 1000,
             langs,
             extra={
+                "request_id": self.request_id,
                 "protocol": self.protocol,
                 "method": method,
                 "code": code,
