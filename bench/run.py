@@ -31,6 +31,7 @@ import baselines
 import documents
 import engines
 import feed
+import http_vs_grpc
 import overhead
 import report
 import serving
@@ -116,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         results["streams"] = streams.run(model_dir, repeats, log_dir)
     with timed("(g) markup overhead"):
         results["documents"] = documents.run(model_dir, repeats, log_dir)
+    with timed("(h) HTTP vs gRPC"):
+        results["http"] = http_vs_grpc.run(
+            model_dir, short_text(sentences), overhead_requests, repeats, log_dir
+        )
     results["targets"] = report.targets(
         results["service"],
         results["overhead"],
@@ -123,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"],
         results["feed"],
         results["streams"],
+        results["http"],
     )
     results["duration_s"] = round(time.perf_counter() - began, 1)
     write(args.out, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
