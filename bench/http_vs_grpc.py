@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from common import median, rotated, timed
-from loadgen import LoadRun, closed_loop, newsmt_server, wait_until_loaded
-from overhead import identity_registry
+from loadgen import LoadRun, closed_loop, newsmt_server, run_workers, wait_until_loaded
+from overhead import identity_registry, rate_table
 
 log = logging.getLogger("bench.http")
 
@@ -77,14 +77,7 @@ def http_closed_loop(
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
+    seconds = run_workers(worker, concurrency, start)
     return LoadRun(concurrency, requests, seconds, latencies, sum(errors.values()), errors, outputs)
 
 
@@ -121,20 +114,10 @@ def run(model_dir: Path, text: str, requests: int, repeats: int, log_dir: Path) 
             "grpc": "one newsmt.client.Client (own channel) per client thread",
             "http": "one http.client.HTTPConnection (keep-alive) per client thread",
         },
-        "grpc": _table(runs["grpc"], rate["grpc"]),
-        "http": _table(runs["http"], rate["http"]),
+        "grpc": rate_table(runs["grpc"], rate["grpc"]),
+        "http": rate_table(runs["http"], rate["http"]),
         "ratio_runs": [round(x, 3) for x in pairs],
         "ratio": round(median(pairs), 3),
-    }
-
-
-def _table(runs: list[LoadRun], rate: float) -> dict[str, Any]:
-    per = [x.summary() for x in runs]
-    return {
-        "requests_per_s": round(rate, 1),
-        "p50_ms": round(median([p["p50_ms"] for p in per]), 2),
-        "p99_ms": round(median([p["p99_ms"] for p in per]), 2),
-        "runs": per,
     }
 
 

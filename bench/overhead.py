@@ -85,13 +85,14 @@ def run(
         "grpc_workers": workers,
         "identity_models": [m["engine"] for m in listed],
         "clients": "one newsmt.client.Client (own channel) per client thread",
-        "newsmt_identity": _table(runs["newsmt_identity"], rate["newsmt_identity"]),
-        "grpc_echo": _table(runs["grpc_echo"], rate["grpc_echo"]),
+        "newsmt_identity": rate_table(runs["newsmt_identity"], rate["newsmt_identity"]),
+        "grpc_echo": rate_table(runs["grpc_echo"], rate["grpc_echo"]),
         "ratio": round(rate["newsmt_identity"] / rate["grpc_echo"], 3),
     }
 
 
-def _table(runs: list[Any], rate: float) -> dict[str, Any]:
+def rate_table(runs: list[Any], rate: float) -> dict[str, Any]:
+    """A server's row: its median rate, p50 and p99, and every run."""
     per = [x.summary() for x in runs]
     return {
         "requests_per_s": round(rate, 1),

@@ -35,13 +35,11 @@ from starlette.routing import BaseRoute, Route
 from newsmt.core.errors import NewsmtError, Overloaded
 from newsmt.server.calls import DEEPL, Call
 from newsmt.server.context import REQUEST_ID_KEY
+from newsmt.server.http.compat import CompatApi
 from newsmt.server.http.documents import DocumentIn
-from newsmt.server.http.edge import CallFailed, Edge
 from newsmt.server.http.jobs import DONE, ERROR, DocumentJobs, Job, file_response
-from newsmt.server.http.params import Params, read_params
+from newsmt.server.http.params import CompatCall, Params
 from newsmt.server.http.protojson import JSON, dumps, retry_after_seconds, status_of
-from newsmt.server.servicers import TranslationServicer
-from newsmt.server.settings import Settings
 from newsmt.server.status import NO_RPC, NotFound, QuotaExceeded
 from newsmt.v1 import common_pb2, translation_pb2
 
@@ -138,12 +136,15 @@ def token(request: Request, params: Params) -> str | None:
 
 
 @dataclass
-class DeepLApi:
-    settings: Settings
-    edge: Edge
-    translation: TranslationServicer
-    jobs: DocumentJobs
-    pairs: Callable[[], list[tuple[str, str]]]
+class DeepLApi(CompatApi):
+    def __post_init__(self) -> None:
+        self._run = CompatCall(
+            self.edge,
+            DEEPL,
+            self.settings.max_message_bytes,
+            token,
+            lambda error, request_id, _: error_response(error, request_id),
+        ).run
 
     def starlette_routes(self) -> list[BaseRoute]:
         both = ["GET", "POST"]
@@ -157,34 +158,6 @@ class DeepLApi:
             Route("/v2/document/{document_id:str}", self.status, methods=["POST"]),
             Route("/v2/document/{document_id:str}/result", self.result, methods=["POST"]),
         ]
-
-    async def _run(
-        self,
-        request: Request,
-        method: str,
-        work: Callable[[Call, Params], Any],
-        *,
-        admission: bool = True,
-    ) -> Response:
-        """Read the parameters, run `work` as a call (DeepL's key as its token), answer."""
-        params = await read_params(request, self.settings.max_message_bytes)
-
-        def call(call: Call) -> Any:
-            if isinstance(params, NewsmtError):
-                raise params
-            return work(call, params)
-
-        key = None if isinstance(params, NewsmtError) else token(request, params)
-        try:
-            result, request_id = await self.edge.run(
-                request, method, DEEPL, call, token=key, admission=admission
-            )
-        except CallFailed as failed:
-            return error_response(failed.error, failed.request_id)
-        if isinstance(result, Response):
-            result.headers[REQUEST_ID_KEY] = request_id
-            return result
-        return _json(result, request_id)
 
     # -- text ---------------------------------------------------------------------------
 

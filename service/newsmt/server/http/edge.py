@@ -98,17 +98,8 @@ class Edge:
         the request id, or raises CallFailed. The client hanging up meanwhile cancels it.
         `admission` and `authenticate` as for `Call.admit`."""
         hangup = Hangup()
-        loop = asyncio.get_running_loop()
-        job: asyncio.Future[tuple[T, str]] = loop.run_in_executor(
-            self.executor,
-            self._call,
-            request,
-            method,
-            protocol,
-            token,
-            hangup,
-            work,
-            (admission, authenticate),
+        job: asyncio.Future[tuple[T, str]] = self._start(
+            request, method, protocol, token, hangup, work, (admission, authenticate)
         )
         watch: asyncio.Future[None] = asyncio.ensure_future(_disconnected(request))
         try:
@@ -155,17 +146,7 @@ class Edge:
                 queue.put_nowait(("error", error))
             queue.put_nowait(("end", None))
 
-        job = loop.run_in_executor(
-            self.executor,
-            self._call,
-            request,
-            method,
-            protocol,
-            token,
-            hangup,
-            produce,
-            (True, True),
-        )
+        job = self._start(request, method, protocol, token, hangup, produce, (True, True))
         job.add_done_callback(finish)
         watch = asyncio.ensure_future(_disconnected(request))
         watch.add_done_callback(lambda w: None if w.cancelled() else hangup.fire())
@@ -192,6 +173,22 @@ class Edge:
                 watch.cancel()
 
         return chunks(), request_id
+
+    def _start(
+        self,
+        request: Request,
+        method: str,
+        protocol: str,
+        token: str | None,
+        hangup: Hangup,
+        work: Callable[[Call], T],
+        checks: tuple[bool, bool],
+    ) -> asyncio.Future[tuple[T, str]]:
+        """`_call` on a worker thread."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(
+            self.executor, self._call, request, method, protocol, token, hangup, work, checks
+        )
 
     def _call(
         self,

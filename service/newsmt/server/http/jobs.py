@@ -273,14 +273,7 @@ class DocumentJobs:
 
     def store_result(self, job: Job, out: DocumentOut) -> Job:
         """Record a finished translation (LibreTranslate translates within the upload)."""
-        done = replace(
-            job,
-            status=DONE,
-            name=out.name,
-            mime=out.mime,
-            billed_characters=out.billed_characters,
-            source=out.source,
-        )
+        done = _finished(job, out)
         self.store.create(done)
         if not self.store.put_result(done, out.data):
             raise Overloaded("the job store is full of results not yet downloaded", 5.0)
@@ -330,14 +323,7 @@ class DocumentJobs:
             job = replace(job, status=TRANSLATING, started=time.time())
             self.store.update(job)
             out = self.documents.translate(document)
-            done = replace(
-                job,
-                status=DONE,
-                name=out.name,
-                mime=out.mime,
-                billed_characters=out.billed_characters,
-                source=out.source,
-            )
+            done = _finished(job, out)
             if not self.store.put_result(done, out.data):
                 raise Overloaded("the job store is full of results not yet downloaded", 5.0)
             self.store.update(done)
@@ -390,6 +376,17 @@ class DocumentJobs:
         for job in queued:
             self._fail(job, "the server shut down before translating it; upload it again")
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _finished(job: Job, out: DocumentOut) -> Job:
+    return replace(
+        job,
+        status=DONE,
+        name=out.name,
+        mime=out.mime,
+        billed_characters=out.billed_characters,
+        source=out.source,
+    )
 
 
 def file_response(job: Job, data: bytes) -> Response:

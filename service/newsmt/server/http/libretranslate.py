@@ -21,7 +21,6 @@ posts URL-encoded forms (and a form body on GET /languages), the npm client post
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -35,13 +34,11 @@ from newsmt.core.errors import InvalidArgument, NewsmtError, Overloaded
 from newsmt.server.auth import Unauthenticated
 from newsmt.server.calls import LIBRETRANSLATE, Call
 from newsmt.server.context import REQUEST_ID_KEY
+from newsmt.server.http.compat import CompatApi
 from newsmt.server.http.documents import DocumentIn
-from newsmt.server.http.edge import CallFailed, Edge
-from newsmt.server.http.jobs import DONE, DocumentJobs, file_response
-from newsmt.server.http.params import Params, read_params
+from newsmt.server.http.jobs import DONE, file_response
+from newsmt.server.http.params import CompatCall, Params
 from newsmt.server.http.protojson import JSON, dumps, retry_after_seconds, status_of
-from newsmt.server.servicers import TranslationServicer
-from newsmt.server.settings import Settings
 from newsmt.server.status import NO_RPC, NotFound
 from newsmt.v1 import common_pb2, translation_pb2
 
@@ -98,12 +95,15 @@ def _percent(confidence: float) -> float:
 
 
 @dataclass
-class LibreTranslateApi:
-    settings: Settings
-    edge: Edge
-    translation: TranslationServicer
-    jobs: DocumentJobs
-    pairs: Callable[[], list[tuple[str, str]]]
+class LibreTranslateApi(CompatApi):
+    def __post_init__(self) -> None:
+        self._run = CompatCall(
+            self.edge,
+            LIBRETRANSLATE,
+            self.settings.max_message_bytes,
+            lambda request, params: params.text("api_key", "apiKey") or None,
+            lambda error, request_id, sent: error_response(error, request_id, key_sent=sent),
+        ).run
 
     def starlette_routes(self) -> list[BaseRoute]:
         return [
@@ -118,42 +118,6 @@ class LibreTranslateApi:
                 name="download_file",
             ),
         ]
-
-    async def _run(
-        self,
-        request: Request,
-        method: str,
-        work: Callable[[Call, Params], Any],
-        *,
-        public: bool = False,
-    ) -> Response:
-        params = await read_params(request, self.settings.max_message_bytes)
-
-        def call(call: Call) -> Any:
-            if isinstance(params, NewsmtError):
-                raise params
-            return work(call, params)
-
-        key = None
-        if not isinstance(params, NewsmtError):
-            key = params.text("api_key", "apiKey") or None
-        try:
-            result, request_id = await self.edge.run(
-                request,
-                method,
-                LIBRETRANSLATE,
-                call,
-                token=key,
-                admission=not public,
-                authenticate=not public,
-            )
-        except CallFailed as failed:
-            sent = key is not None or "authorization" in request.headers
-            return error_response(failed.error, failed.request_id, key_sent=sent)
-        if isinstance(result, Response):
-            result.headers[REQUEST_ID_KEY] = request_id
-            return result
-        return Response(dumps(result), 200, {REQUEST_ID_KEY: request_id}, JSON)
 
     # -- text -----------------------------------------------------------------------------
 
@@ -235,7 +199,9 @@ class LibreTranslateApi:
         return [{"confidence": _percent(conf), "language": code} for code, conf in ranked]
 
     async def languages(self, request: Request) -> Response:
-        return await self._run(request, "/languages", self._languages, public=True)
+        return await self._run(
+            request, "/languages", self._languages, admission=False, authenticate=False
+        )
 
     def _languages(self, call: Call, params: Params) -> Any:
         targets: dict[str, list[str]] = {}
@@ -273,7 +239,11 @@ class LibreTranslateApi:
     async def download_file(self, request: Request) -> Response:
         filename = request.path_params["filename"]
         return await self._run(
-            request, "/download_file", lambda c, p: self._download(c, filename), public=True
+            request,
+            "/download_file",
+            lambda c, p: self._download(c, filename),
+            admission=False,
+            authenticate=False,
         )
 
     def _download(self, call: Call, filename: str) -> Response:

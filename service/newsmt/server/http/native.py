@@ -83,22 +83,17 @@ class NativeApi:
 
     async def _request(self, request: Request, route: Route) -> Message | NewsmtError:
         """The RPC's request message from the HTTP request, or why it cannot be made."""
-        if route.body == "":
-            try:
+        try:
+            if route.body == "":
                 params = {k: request.query_params.getlist(k) for k in request.query_params}
                 message = parse_query(params, route.request_type)
-            except NewsmtError as exc:
-                return exc
-            for name, value in request.path_params.items():
-                setattr(message, name, value)
-            return message
-        body = await read_body(request, self.max_body)
-        if isinstance(body, NewsmtError):
-            return body
-        if body.strip() and not is_json(request.headers.get("content-type", "")):
-            return UnsupportedMediaType("application/json (UTF-8)")
-        try:
-            message = parse_message(body, route.request_type)
+            else:
+                body = await read_body(request, self.max_body)
+                if isinstance(body, NewsmtError):
+                    return body
+                if body.strip() and not is_json(request.headers.get("content-type", "")):
+                    return UnsupportedMediaType("application/json (UTF-8)")
+                message = parse_message(body, route.request_type)
         except NewsmtError as exc:
             return exc
         for name, value in request.path_params.items():

@@ -4,21 +4,32 @@ Their clients send the same parameters as a JSON object (deepl-python, the npm
 `libretranslate`), as a URL-encoded form (deepl-node, libretranslatepy, curl -d), as a
 multipart form with a file (document uploads), or in the query string; libretranslatepy and
 deepl-python even send a form body with GET. `read_params` takes them all, bounded: the body
-by --max-message-bytes, the fields by count, a JSON body by depth.
+by --max-message-bytes, the fields by count, a JSON body by depth. `CompatCall` runs a call
+of such an API: its parameters, its token, the shared call pipeline, its error shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.responses import Response
 
 from newsmt.core.errors import InvalidArgument, NewsmtError
-from newsmt.server.http.edge import read_body
-from newsmt.server.http.protojson import UnsupportedMediaType, is_json, load_json
+from newsmt.server.calls import Call
+from newsmt.server.context import REQUEST_ID_KEY
+from newsmt.server.http.edge import CallFailed, Edge, read_body
+from newsmt.server.http.protojson import (
+    JSON,
+    UnsupportedMediaType,
+    dumps,
+    is_json,
+    load_json,
+)
 
 #: Most fields a form may have (DeepL's 50 texts and their options fit many times over).
 MAX_FIELDS = 1000
@@ -139,3 +150,53 @@ async def _multipart(request: Request, body: bytes, params: Params) -> None:
                 params.values.setdefault(key, []).append(value)
     finally:
         await form.close()
+
+
+@dataclass(frozen=True)
+class CompatCall:
+    """How a compatible API runs its calls: under which protocol label, where the caller's
+    token is in the parameters, and how a failure is answered (its own error shape)."""
+
+    edge: Edge
+    protocol: str
+    max_body: int
+    token: Callable[[Request, Params], str | None]
+    error: Callable[[NewsmtError, str, bool], Response]
+
+    async def run(
+        self,
+        request: Request,
+        method: str,
+        work: Callable[[Call, Params], Any],
+        *,
+        admission: bool = True,
+        authenticate: bool = True,
+    ) -> Response:
+        """Read the parameters, run `work(call, params)` as a call with the API's token, and
+        answer: a Response from `work` as it is, anything else as JSON; the request id on
+        both. A parameter failure is raised inside the call, after the gate's checks."""
+        params = await read_params(request, self.max_body)
+
+        def call(call: Call) -> Any:
+            if isinstance(params, NewsmtError):
+                raise params
+            return work(call, params)
+
+        key = None if isinstance(params, NewsmtError) else self.token(request, params)
+        try:
+            result, request_id = await self.edge.run(
+                request,
+                method,
+                self.protocol,
+                call,
+                token=key,
+                admission=admission,
+                authenticate=authenticate,
+            )
+        except CallFailed as failed:
+            sent = key is not None or "authorization" in request.headers
+            return self.error(failed.error, failed.request_id, sent)
+        if not isinstance(result, Response):
+            result = Response(dumps(result), 200, media_type=JSON)
+        result.headers[REQUEST_ID_KEY] = request_id
+        return result
