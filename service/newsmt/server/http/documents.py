@@ -4,7 +4,7 @@ One small interface: a `DocumentTranslator` takes a file (bytes, name, MIME type
 languages, and returns the translated file and what it cost. The compatible APIs and the job
 workers know only this interface. `TextDocuments` serves what the Translate RPC can already
 translate: plain text, HTML and Markdown, through the same servicer method as Translate (so
-the same validation and limits: a file is one segment, up to --max-segment-chars). A
+the same validation and limits: a file is one segment of a Translate request). A
 translator for the formats of `TranslateDocument` (DOCX, PPTX, XLSX, SRT, XLIFF) plugs in
 beside it in `http/server.py`: `Documents([TranslateDocumentFiles(...), TextDocuments(...)])`.
 """
