@@ -156,6 +156,18 @@ def closed_loop(
             with lock:
                 latencies.extend(mine)
 
+    seconds = run_workers(worker, concurrency, start, on_start)
+    return LoadRun(concurrency, requests, seconds, latencies, sum(errors.values()), errors, outputs)
+
+
+def run_workers(
+    worker: Callable[[], None],
+    concurrency: int,
+    start: threading.Barrier,
+    on_start: Callable[[], None] | None = None,
+) -> float:
+    """Run `worker` on `concurrency` threads; time from the moment all of them have passed
+    `start` (a barrier of concurrency + 1, after their warm-up) until the last one ends."""
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
@@ -165,5 +177,4 @@ def closed_loop(
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - began
-    return LoadRun(concurrency, requests, seconds, latencies, sum(errors.values()), errors, outputs)
+    return time.perf_counter() - began

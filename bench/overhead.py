@@ -98,8 +98,8 @@ def run(
         "grpc_workers": workers,
         "identity_models": [m["engine"] for m in listed],
         "clients": "one newsmt.client.Client (own channel) per client thread",
-        "newsmt_identity": _table(runs["newsmt_identity"], rate["newsmt_identity"]),
-        "grpc_echo": _table(runs["grpc_echo"], rate["grpc_echo"]),
+        "newsmt_identity": rate_table(runs["newsmt_identity"], rate["newsmt_identity"]),
+        "grpc_echo": rate_table(runs["grpc_echo"], rate["grpc_echo"]),
         "ratio": round(rate["newsmt_identity"] / rate["grpc_echo"], 3),
         "server_cpu_ms_per_request": round(median(cpu_ms), 3),
         "server_cpu_ms_per_request_runs": [round(x, 3) for x in cpu_ms],
@@ -147,7 +147,8 @@ def stream_scaling(server: ServerProcess, repeats: int) -> dict[str, Any]:
     }
 
 
-def _table(runs: list[Any], rate: float) -> dict[str, Any]:
+def rate_table(runs: list[Any], rate: float) -> dict[str, Any]:
+    """A server's row: its median rate, p50 and p99, and every run."""
     per = [x.summary() for x in runs]
     return {
         "requests_per_s": round(rate, 1),

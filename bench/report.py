@@ -23,6 +23,7 @@ def targets(
     feed: dict[str, Any] | None = None,
     streams: dict[str, Any] | None = None,
     decode_memory: dict[str, Any] | None = None,
+    http: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each target: what, the bound, the measured value, met or not."""
     by_c = {row["concurrency"]: row for row in service["service"]}
@@ -197,6 +198,16 @@ def targets(
             streams["stream_vs_unary"],
             streams["stream_vs_unary"] <= 1.1,
         )
+    if http is not None:
+        add(
+            "http_vs_grpc",
+            f"POST /v1/translate / gRPC Translate, requests/s at C={http['concurrency']}, same "
+            f"server (identity engine), each repeat's runs against each other "
+            f"({', '.join(f'{x:.2f}' for x in http['ratio_runs'])})",
+            ">= 0.8",
+            http["ratio"],
+            http["ratio"] >= 0.8,
+        )
     return found
 
 
@@ -323,6 +334,8 @@ def render(results: dict[str, Any]) -> str:
         out += _streams(results["streams"])
     if "documents" in results:
         out += _documents(results["documents"])
+    if "http" in results:
+        out += _http(results["http"])
     out += _memory(results["service"]["memory"])
     out += ["## Targets", ""]
     out += _table(
@@ -353,6 +366,44 @@ def _documents(d: dict[str, Any]) -> list[str]:
             ["HTML", _num(d["html_s"], 2), f"{d['html_s'] / d['plain_s']:.2f}x"],
         ],
     )
+    return out
+
+
+def _http(d: dict[str, Any]) -> list[str]:
+    g, h = d["grpc"], d["http"]
+    out = [
+        "## (h) HTTP vs gRPC",
+        "",
+        f"One `newsmt serve` (every model on the identity engine), the same one-sentence "
+        f"translation (`{d['text']}`) at C={d['concurrency']}, {d['requests']} requests per "
+        "run, the two protocols interleaved: gRPC `Translate` "
+        f"({d['clients']['grpc']}) and `POST /v1/translate` with a JSON body "
+        f"({d['clients']['http']}). Both run the same call pipeline and translation pipeline; HTTP "
+        "adds uvicorn, Starlette, the proto3 JSON mapping and a hop to a worker thread.",
+        "",
+    ]
+    out += _table(
+        ["protocol", "requests/s", "p50 ms", "p99 ms"],
+        [
+            [
+                "gRPC",
+                f"**{_num(g['requests_per_s'])}**",
+                _num(g["p50_ms"], 2),
+                _num(g["p99_ms"], 2),
+            ],
+            [
+                "HTTP/JSON",
+                f"**{_num(h['requests_per_s'])}**",
+                _num(h["p50_ms"], 2),
+                _num(h["p99_ms"], 2),
+            ],
+        ],
+    )
+    out += [
+        f"HTTP / gRPC = **{d['ratio']:.2f}x** (median of the repeats' own ratios: "
+        f"{', '.join(f'{x:.2f}' for x in d['ratio_runs'])}).",
+        "",
+    ]
     return out
 
 

@@ -32,6 +32,7 @@ import decode_memory
 import documents
 import engines
 import feed
+import http_vs_grpc
 import overhead
 import report
 import serving
@@ -119,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         results["documents"] = documents.run(model_dir, repeats, log_dir)
     with timed("decoding memory per position"):
         results["decode_memory"] = decode_memory.run(model_dir)
+    with timed("(h) HTTP vs gRPC"):
+        results["http"] = http_vs_grpc.run(
+            model_dir, short_text(sentences), overhead_requests, repeats, log_dir
+        )
     results["targets"] = report.targets(
         results["service"],
         results["overhead"],
@@ -127,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         results["feed"],
         results["streams"],
         results["decode_memory"],
+        results["http"],
     )
     results["duration_s"] = round(time.perf_counter() - began, 1)
     write(args.out, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -105,7 +105,7 @@ def main() -> int:
         address = f"127.0.0.1:{port}"
         server = subprocess.Popen(
             [sys.executable, "-m", "newsmt.cli.main", "serve", "--port", str(port),
-             "--metrics-port", "-1", "--registry", registry, "--model-dir", work / "models"],
+             "--metrics-port", "-1", "--http-port", "-1", "--registry", registry, "--model-dir", work / "models"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:

@@ -50,7 +50,8 @@ def running_server(
     registry: Registry | None = None, **overrides: Any
 ) -> Iterator[tuple[NewsmtServer, str]]:
     settings = Settings.load(
-        {"port": 0, "host": "127.0.0.1", "metrics_port": 0, **overrides}, environ={}
+        {"port": 0, "host": "127.0.0.1", "metrics_port": 0, "http_port": 0, **overrides},
+        environ={},
     )
     with serving(settings, registry) as running:
         yield running

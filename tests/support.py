@@ -106,9 +106,10 @@ class ServerProcess:
     """`newsmt serve` as a child process on free ports, for tests and benchmarks that need a
     real process (signals, exit codes, memory). Use as a context manager, or start()/stop().
 
-    `flags` follow `serve --host 127.0.0.1 --port P --metrics-port M`; `metrics=False` turns
-    the endpoint off (-1). `log` is the file its stdout and stderr go to (rewritten); without
-    one they are dropped, or, with `quiet=False`, left on this process's own. `argv` runs
+    `flags` follow `serve --host 127.0.0.1 --port P --metrics-port M --http-port H` (free
+    ports); `metrics=False` turns the metrics endpoint off (-1). `log` is the file its stdout
+    and stderr go to (rewritten); without one they are dropped, or, with `quiet=False`, left
+    on this process's own. `argv` runs
     another gRPC server instead (the bench's echo server): "{port}" in it becomes the port,
     and it is ready once a channel to it connects rather than once its health says SERVING.
     """
@@ -128,6 +129,7 @@ class ServerProcess:
         self.name = name
         self.port = free_port()
         self.metrics_port = free_port() if metrics and argv is None else -1
+        self.http_port = free_port() if argv is None else -1
         self.address = f"127.0.0.1:{self.port}"
         if argv is not None:
             self.argv = [a.replace("{port}", str(self.port)) for a in argv]
@@ -141,6 +143,8 @@ class ServerProcess:
                 str(self.port),
                 "--metrics-port",
                 str(self.metrics_port),
+                "--http-port",
+                str(self.http_port),
                 *flags,
             ]
         self.health = argv is None

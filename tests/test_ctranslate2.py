@@ -180,7 +180,7 @@ def test_a_ctranslate2_server_never_imports_torch(converted: Path) -> None:
         "import sys\n"
         "from newsmt.server.app import create_server\n"
         "from newsmt.server.settings import Settings\n"
-        f"s = Settings.load({{'port': 0, 'metrics_port': -1, 'model_dir': {str(converted)!r}}},"
+        f"s = Settings.load({{'port': 0, 'metrics_port': -1, 'http_port': -1, 'model_dir': {str(converted)!r}}},"
         " environ={})\n"
         "server, _ = create_server(s)\n"
         "server.start()\n"

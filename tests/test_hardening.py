@@ -190,7 +190,7 @@ def test_a_drained_call_still_gets_its_response(tmp_path: Path) -> None:
         gate = Gated(server, "opus-mt-en-ru")
         left = threading.Event()
 
-        def slow_exit(method: str, code: str, seconds: float) -> None:
+        def slow_exit(method: str, code: str, seconds: float, protocol: str) -> None:
             # Runs after admission is left and before the handler returns: widens the gap.
             if method.endswith("/Translate"):
                 left.set()
@@ -243,7 +243,9 @@ def test_not_serving_until_models_are_warm(tmp_path: Path) -> None:
     from newsmt.server.settings import Settings
 
     model_dir = build_tiny(tmp_path)
-    settings = Settings.load({"port": 0, "metrics_port": 0, "model_dir": model_dir}, environ={})
+    settings = Settings.load(
+        {"port": 0, "metrics_port": 0, "http_port": 0, "model_dir": model_dir}, environ={}
+    )
     server, port = create_server(settings)
     release = threading.Event()
     original = server.pool.load_all

@@ -85,7 +85,13 @@ def test_a_broken_calibration_file_stops_the_server_at_start(tmp_path: Path) -> 
     bad = tmp_path / "calibration.json"
     bad.write_text("{not json")
     settings = Settings.load(
-        {"port": 0, "metrics_port": -1, "model_dir": str(tmp_path), "calibration": str(bad)},
+        {
+            "port": 0,
+            "metrics_port": -1,
+            "http_port": -1,
+            "model_dir": str(tmp_path),
+            "calibration": str(bad),
+        },
         environ={},
     )
     with pytest.raises(SettingsError, match="calibration"):

@@ -75,7 +75,7 @@ before(async () => {
   const python = process.env.NEWSMT_PYTHON || 'python3';
   server = spawn(
     python,
-    ['-m', 'newsmt.cli.main', 'serve', '--port', String(port), '--model-dir', workDir, '--registry', registryPath],
+    ['-m', 'newsmt.cli.main', 'serve', '--port', String(port), '--http-port', '-1', '--model-dir', workDir, '--registry', registryPath],
     { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   for (const stream of [server.stdout, server.stderr]) {

@@ -40,6 +40,8 @@ _LINGUA = {
 NAME_MIN_LETTERS = 20
 #: ... and the named language must cover this share of it (CLD2's percent).
 NAME_MIN_PERCENT = 50
+#: A language lingua cannot confirm is named only in a text of this many letters.
+UNCONFIRMED_MIN_LETTERS = 100
 #: The scripts the served languages are written in: Latin (en, es), Cyrillic (ru).
 _SERVED_SCRIPTS = ("LATIN", "CYRILLIC")
 
@@ -88,17 +90,18 @@ class LanguageDetection:
         #: (made on first use; their models, a few hundred KiB a language, load once).
         self._confirmers: dict[str, LanguageDetector | None] = {}
 
-    def _confirmed(self, text: str, code: str) -> bool:
+    def _confirmed(self, text: str, code: str, letters: int) -> bool:
         """Whether lingua, choosing between the served languages and `code` (trigram models),
         agrees that `text` is in `code`. CLD2 confuses close languages on short texts (a
-        29-letter Russian sentence, reliably Macedonian to it); a language lingua does not
-        know is taken on CLD2's word."""
+        29-letter Russian sentence, reliably Macedonian to it; a 21-letter one Abkhazian). A
+        language lingua does not know is taken on CLD2's word only for a text of at least
+        `UNCONFIRMED_MIN_LETTERS` letters."""
         with self._lock:
             if code not in self._confirmers:
                 self._confirmers[code] = _confirmer(code)
             detector = self._confirmers[code]
         if detector is None:
-            return True
+            return letters >= UNCONFIRMED_MIN_LETTERS
         values = detector.compute_language_confidence_values(text)
         return bool(values) and _iso(values[0].language) == code
 
@@ -130,7 +133,7 @@ class LanguageDetection:
         if other is not None and other[1] and not other[0].served:
             claim = other[0]
             enough = letters >= NAME_MIN_LETTERS and claim.confidence * 100 >= NAME_MIN_PERCENT
-            if enough and self._confirmed(text, claim.code):
+            if enough and self._confirmed(text, claim.code, letters):
                 return claim
         code, confidence = self.detect(text)
         return Identified(code, confidence, languages.NAMES.get(code, "")) if code else UNKNOWN

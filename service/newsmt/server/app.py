@@ -34,8 +34,10 @@ from newsmt.scheduler.admission import Admission
 from newsmt.scheduler.batcher import BatcherConfig
 from newsmt.scheduler.ratelimit import RateLimiter
 from newsmt.server.auth import TokenAuth, load_tokens, server_credentials
+from newsmt.server.calls import Gate
 from newsmt.server.cpu import usable_cpus
-from newsmt.server.interceptors import Gate, RequestInterceptor
+from newsmt.server.http.server import HttpServer
+from newsmt.server.interceptors import RequestInterceptor
 from newsmt.server.metrics import Metrics
 from newsmt.server.servicers import ArticleServicer, SummarizationServicer, TranslationServicer
 from newsmt.server.settings import Settings, SettingsError
@@ -57,6 +59,15 @@ SERVICES = (TRANSLATION, SUMMARIZATION, ARTICLE)
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class Servicers:
+    """The handlers of the newsmt services, shared by the gRPC server and the HTTP listener."""
+
+    translation: TranslationServicer
+    summarization: SummarizationServicer
+    article: ArticleServicer
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,25 @@ class NewsmtServer:
             observers=[self.metrics.observe_rpc],
         )
         self.metrics.watch(self.pool, self.admission, self.cache)
+        # The handlers, shared by the gRPC server and the HTTP listener.
+        self.servicers = Servicers(
+            TranslationServicer(settings, self.translator, self.detector),
+            SummarizationServicer(settings, self.summarizer),
+            ArticleServicer(settings, self.articles),
+        )
         self.grpc_server = self._grpc_server()
         self.port = self._listen()
+        self._serving = False
+        self.http: HttpServer | None = None
+        if settings.http_port >= 0:
+            self.http = HttpServer(
+                settings,
+                self.gate,
+                self.servicers,
+                workers=self.threads.grpc_workers,
+                ready=self.ready,
+            )
+        self.http_port = self.http.port if self.http is not None else None
 
     def _model_pool(self, calibration: dict[str, Calibration]) -> ModelPool:
         settings = self.settings
@@ -190,15 +218,18 @@ class NewsmtServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
+        self.servicers = Servicers(
+            TranslationServicer(settings, self.translator, self.detector),
+            SummarizationServicer(settings, self.summarizer),
+            ArticleServicer(settings, self.articles),
+        )
         translation_pb2_grpc.add_TranslationServiceServicer_to_server(
-            TranslationServicer(settings, self.translator, self.detector), server
+            self.servicers.translation, server
         )
         summarization_pb2_grpc.add_SummarizationServiceServicer_to_server(
-            SummarizationServicer(settings, self.summarizer), server
+            self.servicers.summarization, server
         )
-        article_pb2_grpc.add_ArticleServiceServicer_to_server(
-            ArticleServicer(settings, self.articles), server
-        )
+        article_pb2_grpc.add_ArticleServiceServicer_to_server(self.servicers.article, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -236,6 +267,14 @@ class NewsmtServer:
     def start(self) -> None:
         """Start serving at once (health NOT_SERVING) and load models in the background."""
         self.grpc_server.start()
+        if self.http is not None:
+            self.http.start()
+            log.info(
+                "HTTP on %s://%s:%d (REST, /openapi.json, DeepL /v2, LibreTranslate)",
+                "https" if self.http.tls else "http",
+                self.settings.host,
+                self.http.port,
+            )
         if self.settings.metrics_port >= 0:
             self.metrics_port = self.metrics.serve(
                 self.settings.host.strip("[]"), self.settings.metrics_port
@@ -276,7 +315,12 @@ class NewsmtServer:
         overall = self._ready.is_set() or all(
             m.state.value != "loading" for m in self.pool.models()
         )
-        self.health.set("", _SERVING if overall and article else _NOT_SERVING)
+        self._serving = overall and article
+        self.health.set("", _SERVING if self._serving else _NOT_SERVING)
+
+    def ready(self) -> bool:
+        """What the overall health says: SERVING once warm, until the drain begins."""
+        return self._serving and not self.gate.draining
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Block until every model has been tried (loaded, missing or failed)."""
@@ -302,7 +346,11 @@ class NewsmtServer:
         # Admission counts a call out when its handler ends, before gRPC has sent the response
         # (or the status of a call ended above): the calls waited for get a moment to leave.
         # stop(0) here cut them with UNAVAILABLE "Cancelling all calls".
+        if self.http is not None:
+            self.http.stop_jobs()
         self.grpc_server.stop(_RESPONSE_FLUSH_S).wait()
+        if self.http is not None:
+            self.http.stop()
         self.pool.close(timeout=1.0)
         self.metrics.close()
         self._stage_pool.shutdown(wait=False, cancel_futures=True)

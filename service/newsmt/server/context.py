@@ -1,8 +1,9 @@
 """The request context of the RPC being handled: its id and its RequestContext.
 
-One module, imported by the interceptors (which set both), the status mapping (which returns
-the id in trailing metadata), the servicers (which read the RequestContext) and the log
-set-up (which stamps the id on every line). It imports nothing else from the server.
+One module, imported by the call pipeline (`calls.py`, which sets both, for gRPC and HTTP
+alike), the status mapping (which returns the id in trailing metadata), the servicers (which
+read the RequestContext) and the log set-up (which stamps the id on every line). It imports
+nothing else from the server.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import contextvars
 import logging
 import uuid
 from typing import Any
-
-import grpc
 
 from newsmt.core.context import RequestContext
 
@@ -52,14 +51,13 @@ class RequestIdFilter(logging.Filter):
 
 
 def open_request(
-    context: grpc.ServicerContext, request_id: str, default_timeout: float
+    request_id: str, client_timeout: float | None, default_timeout: float
 ) -> tuple[RequestContext, contextvars.Token[RequestContext | None]]:
-    """Deadline from the caller (or the server default), cancellation wired to the RPC."""
-    remaining = context.time_remaining()
-    timeout = default_timeout if remaining is None else min(remaining, _MAX_TIMEOUT)
+    """The call's RequestContext, made current: the caller's deadline (`client_timeout`
+    seconds from now), or the server default when the caller set none. The edge wires its
+    cancellation (gRPC: the RPC's end; HTTP: the client hanging up)."""
+    timeout = default_timeout if client_timeout is None else min(client_timeout, _MAX_TIMEOUT)
     ctx = RequestContext(timeout=timeout, request_id=request_id)
-    # Runs when the RPC ends for any reason; after a normal finish nothing is left to cancel.
-    context.add_callback(ctx.cancel)
     return ctx, _current.set(ctx)
 
 

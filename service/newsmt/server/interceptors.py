@@ -1,10 +1,11 @@
-"""What every RPC passes through before and after its handler, in one place.
+"""The gRPC edge of the call pipeline (`calls.py`): every newsmt RPC runs as a `Call`.
 
 In order: a request id (the caller's `x-request-id`, or a new one), returned in the trailing
-metadata and bound to every log line of the RPC; then, for newsmt methods, the gate: bearer
-token, draining (shutdown), per-client rate limit, admission control, and a request that could
-not be decoded. Last, one access-log line: method, status, duration, sizes, languages. Never
-the text.
+metadata and bound to every log line of the RPC; then the gate: bearer token, draining
+(shutdown), per-client rate limit, admission control, and a request that could not be
+decoded. Last, one access-log line: method, status, duration, sizes, languages. Never the
+text. A refusal aborts the RPC with its status (`status.abort`); the HTTP listener runs the
+same `Call` and answers with the same status as JSON.
 
 The health service passes untouched by the gate: probes need no token and must still answer
 NOT_SERVING while the server drains.
@@ -12,58 +13,19 @@ NOT_SERVING while the server drains.
 
 from __future__ import annotations
 
-import logging
-import time
-import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import grpc
 
-from newsmt.core.context import RequestContext
-from newsmt.core.errors import InvalidArgument, NewsmtError, ServiceUnavailable
-from newsmt.core.languages import SUPPORTED, normalize
-from newsmt.scheduler.admission import Admission
-from newsmt.scheduler.ratelimit import RateLimiter
-from newsmt.server.auth import TokenAuth
-from newsmt.server.context import (
-    REQUEST_ID_KEY,
-    close_request,
-    incoming_request_id,
-    open_request,
-    request_id_var,
-)
-from newsmt.server.status import abort, code_of
+from newsmt.core.errors import InvalidArgument, NewsmtError
+from newsmt.server.calls import GRPC, Call, Gate
+from newsmt.server.context import REQUEST_ID_KEY
+from newsmt.server.status import abort
 
-log = logging.getLogger("newsmt.access")
+__all__ = ["HEALTH_SERVICE", "Gate", "RequestInterceptor"]
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
-
-#: Called once per finished RPC: (method, status code name, seconds). Metrics hook in here.
-RpcObserver = Callable[[str, str, float], None]
-
-
-@dataclass
-class Gate:
-    """The checks a newsmt call passes before its handler runs."""
-
-    admission: Admission
-    auth: TokenAuth | None = None
-    limiter: RateLimiter | None = None
-    default_timeout: float = 120.0
-    draining: bool = False
-    observers: list[RpcObserver] = field(default_factory=list)
-    #: The contexts of the requests in flight, so that shutdown can end them after its grace.
-    live: weakref.WeakSet[RequestContext] = field(default_factory=weakref.WeakSet)
-
-    def identity(self, metadata: Any, peer: Callable[[], str]) -> str:
-        """Who is calling: the token's identity when auth is on, else the peer address
-        (`peer` is asked only then)."""
-        if self.auth is not None:
-            return self.auth.check(metadata)
-        address = peer()
-        return address.rsplit(":", 1)[0] if address.count(":") >= 2 else address
 
 
 class _Undecodable:
@@ -117,20 +79,16 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
         gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            call = _Call(gate, method, request, context)
+            call = _start(gate, method, request, context)
             try:
-                call.admit()
-                ctx, ctx_token = open_request(context, call.request_id, gate.default_timeout)
-                gate.live.add(ctx)
+                _wire(call, context)
                 try:
                     response = inner(request, context)
                     call.response_size = response.ByteSize()
                     return response
                 except Exception:
-                    call.code = _context_code(context) or "INTERNAL"
+                    call.fail(_context_code(context) or "INTERNAL")
                     raise
-                finally:
-                    close_request(ctx_token)
             finally:
                 call.end()
 
@@ -144,28 +102,23 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
         gate = self.gate
 
         def behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            call = _Call(gate, method, request, context)
+            call = _start(gate, method, request, context)
             try:
-                call.admit()
-                ctx, ctx_token = open_request(context, call.request_id, gate.default_timeout)
-                gate.live.add(ctx)
+                ctx = _wire(call, context)
                 try:
                     for message in inner(request, context):
                         call.response_size += message.ByteSize()
                         yield message
                 except GeneratorExit:
-                    call.code = "CANCELLED"
+                    call.fail("CANCELLED")
                     ctx.cancel()
                     raise
                 except Exception:
-                    call.code = _context_code(context) or "INTERNAL"
+                    call.fail(_context_code(context) or "INTERNAL")
                     raise
-                finally:
-                    close_request(ctx_token)
             finally:
                 call.end()
 
-        return behavior
         return behavior
 
     def _authenticated_stream(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -188,111 +141,32 @@ class RequestInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc 
         )
 
 
-class _Call:
-    """One RPC through the gate: admission on the way in, the access-log line, the
-    observers and the request id's reset on the way out."""
-
-    def __init__(
-        self, gate: Gate, method: str, request: Any, context: grpc.ServicerContext
-    ) -> None:
-        self.gate = gate
-        self.method = method
-        self.request = request
-        self.context = context
-        self.metadata = context.invocation_metadata()
-        self.request_id = incoming_request_id(self.metadata)
-        self._token = request_id_var.set(self.request_id)
-        context.set_trailing_metadata(((REQUEST_ID_KEY, self.request_id),))
-        self.started = time.monotonic()
-        self.code = "OK"
-        self.admitted = False
-        self.response_size = 0
-
-    def admit(self) -> None:
-        """The gate's checks; a refusal aborts the RPC with its status."""
-        gate, context = self.gate, self.context
-        try:
-            # Who calls matters to the token check and the per-client rate limit only.
-            client = ""
-            if gate.auth is not None or gate.limiter is not None:
-                client = gate.identity(self.metadata, context.peer)
-            if gate.draining:
-                raise ServiceUnavailable("server is shutting down; retry on another replica")
-            if gate.limiter is not None:
-                gate.limiter.check(client)
-            gate.admission.enter()
-            self.admitted = True
-            if isinstance(self.request, _Undecodable):
-                raise InvalidArgument.field(
-                    "", "the request is not a valid protobuf message (invalid UTF-8?)"
-                )
-        except NewsmtError as exc:
-            self.code = _code_of(exc)
-            abort(context, exc)
-
-    def end(self) -> None:
-        gate, request, method, code = self.gate, self.request, self.method, self.code
-        if self.admitted:
-            gate.admission.leave()
-        seconds = time.monotonic() - self.started
-        undecodable = isinstance(request, _Undecodable)
-        size = 0 if undecodable else request.ByteSize()
-        langs = "" if undecodable else _languages(request)
-        log.info(
-            "%s %s %.1fms %s",
-            method,
-            code,
-            seconds * 1000,
-            langs,
-            extra={
-                "method": method,
-                "code": code,
-                "duration_ms": round(seconds * 1000, 2),
-                "request_bytes": size,
-                "response_bytes": self.response_size,
-                "languages": langs,
-            },
-        )
-        for observer in gate.observers:
-            observer(method, code, seconds)
-        request_id_var.reset(self._token)
+def _start(gate: Gate, method: str, request: Any, context: grpc.ServicerContext) -> Call:
+    call = Call(
+        gate, method, protocol=GRPC, metadata=context.invocation_metadata(), peer=context.peer
+    )
+    if not isinstance(request, _Undecodable):
+        call.request = request
+    context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
+    return call
 
 
-_LANGUAGE_FIELDS = (
-    "source_language_code",
-    "target_language_code",
-    "target_language_codes",
-    "summary_language_codes",
-)
-
-
-def _languages(request: Any) -> str:
-    """The request's language codes as "source->target,target": only codes newsmt serves are
-    written as sent; anything else is "?" (a caller's free text never reaches the log)."""
-    fields = _language_fields.get(type(request))
-    if fields is None:
-        names = getattr(getattr(request, "DESCRIPTOR", None), "fields_by_name", {})
-        fields = _language_fields[type(request)] = [f for f in _LANGUAGE_FIELDS if f in names]
-    found: dict[str, list[str]] = {}
-    for name in fields:
-        value = getattr(request, name)
-        codes = [value] if isinstance(value, str) else list(value)
-        found[name] = [_known(c) for c in codes if c]
-    source = ",".join(found.get("source_language_code", [])) or "auto"
-    targets = found.get("target_language_code", []) + found.get("target_language_codes", [])
-    out = f"{source}->{','.join(targets)}" if targets else ""
-    if found.get("summary_language_codes"):
-        out += f" summary:{','.join(found['summary_language_codes'])}"
-    return out
-
-
-#: The language fields each request message type has, found once per type.
-_language_fields: dict[type, list[str]] = {}
-
-
-def _known(code: str) -> str:
-    normalized = normalize(code)
-    return normalized if normalized in SUPPORTED else "?"
+def _wire(call: Call, context: grpc.ServicerContext) -> Any:
+    """Admit the call (a refusal aborts the RPC with its status) and open its request context,
+    with the caller's deadline and cancelled when the RPC ends."""
+    try:
+        call.admit()
+        if call.request is None:
+            raise InvalidArgument.field(
+                "", "the request is not a valid protobuf message (invalid UTF-8?)"
+            )
+    except NewsmtError as exc:
+        call.fail(exc)
+        abort(context, exc)
+    ctx = call.open(context.time_remaining())
+    # Runs when the RPC ends for any reason; after a normal finish nothing is left to cancel.
+    context.add_callback(ctx.cancel)
+    return ctx
 
 
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
@@ -308,11 +182,6 @@ def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], A
             return _Undecodable()
 
     return tolerant
-
-
-def _code_of(error: NewsmtError) -> str:
-
-    return cast(str, code_of(error).name)  # grpc is untyped
 
 
 def _context_code(context: grpc.ServicerContext) -> str:

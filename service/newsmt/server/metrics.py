@@ -39,14 +39,15 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "newsmt_requests",
-            "RPCs finished, by method and status code",
-            ["method", "code"],
+            "Calls finished, by method, status code and protocol (grpc; http, the REST API; "
+            "deepl and libretranslate, the compatible APIs)",
+            ["method", "code", "protocol"],
             registry=r,
         )
         self.latency = Histogram(
             "newsmt_request_duration_seconds",
-            "RPC latency",
-            ["method"],
+            "Call latency, by method and protocol",
+            ["method", "protocol"],
             buckets=_LATENCY,
             registry=r,
         )
@@ -75,18 +76,20 @@ class Metrics:
             "newsmt_generated_tokens", "Tokens generated, by model", ["model"], registry=r
         )
         self._http: Any = None
-        self._request_children: dict[tuple[str, str], Any] = {}
-        self._latency_children: dict[str, Any] = {}
+        self._request_children: dict[tuple[str, str, str], Any] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
 
-    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+    def observe_rpc(self, method: str, code: str, seconds: float, protocol: str) -> None:
         # Looking a labelled child up costs more than using it: keep them (a few dozen).
-        key = (method, code)
+        key = (method, code, protocol)
         counter = self._request_children.get(key)
         if counter is None:
-            counter = self._request_children[key] = self.requests.labels(method, code)
-        histogram = self._latency_children.get(method)
+            counter = self._request_children[key] = self.requests.labels(method, code, protocol)
+        histogram = self._latency_children.get((method, protocol))
         if histogram is None:
-            histogram = self._latency_children[method] = self.latency.labels(method)
+            histogram = self._latency_children[(method, protocol)] = self.latency.labels(
+                method, protocol
+            )
         counter.inc()
         histogram.observe(seconds)
 

@@ -229,6 +229,7 @@ class TranslationServicer(translation_pb2_grpc.TranslationServiceServicer):
                 translation_pb2.FlaggedUnit(location=where, flags=sorted(_FLAGS[f] for f in flags))
                 for where, flags in done.flagged
             ],
+            characters=done.characters,
         )
 
     @rpc_method

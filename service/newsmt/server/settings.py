@@ -48,6 +48,46 @@ class Settings:
         "more, so that a document at its limit fits with the rest of its request.",
     )
 
+    # -- HTTP (REST/JSON, DeepL- and LibreTranslate-compatible APIs) ------------------------
+    http_port: int = _setting(
+        8080,
+        "Port of the HTTP listener (same --host, same TLS and tokens as gRPC): the REST API "
+        "from the protos, /openapi.json, the DeepL (/v2) and LibreTranslate APIs, /healthz and "
+        "/readyz. 0 picks a free one; -1 turns it off.",
+    )
+    http_cors_origins: str = _setting(
+        "",
+        "Comma-separated origins that browsers may call the HTTP API from (CORS); empty = "
+        "CORS off (no Access-Control headers at all). `*` allows any origin.",
+    )
+    job_store: str = _setting(
+        "memory",
+        "Where document jobs (DeepL /v2/document, LibreTranslate /translate_file) and DeepL "
+        "usage are kept: `memory` (this process: one replica) or `redis://host:port/db` (shared "
+        "by every replica behind a load balancer).",
+    )
+    job_ttl_s: float = _setting(
+        3600.0,
+        "Seconds a document job and its result are kept; a result is also deleted once downloaded.",
+    )
+    job_store_max_bytes: int = _setting(
+        256 * 1024 * 1024,
+        "Bytes of translated documents the job store holds at once (all replicas together for "
+        "Redis); an upload past it gets 429 (DeepL: 503) until results are downloaded or expire.",
+    )
+    document_workers: int = _setting(
+        2, "Document jobs this process translates at once; later uploads wait, queued."
+    )
+    max_queued_documents: int = _setting(
+        32, "Document jobs queued in this process before uploads are refused (429)."
+    )
+    deepl_character_quota: int = _setting(
+        0,
+        "Characters each token may translate through the DeepL API per calendar month (UTC), "
+        "after which it gets DeepL's 456; 0 = no quota (/v2/usage reports a limit of 10^12, "
+        "which clients read as not reached).",
+    )
+
     # -- models ----------------------------------------------------------------------------
     model_dir: Path = _setting(Path("models"), "Where models live (see `newsmt models --help`).")
     registry: Path | None = _setting(None, "The registry TOML; empty = the built-in one.")
@@ -211,6 +251,16 @@ class Settings:
 
         need(0 <= self.port <= 65535, "port must be 0..65535")
         need(-1 <= self.metrics_port <= 65535, "metrics_port must be -1 (off) or 0..65535")
+        need(-1 <= self.http_port <= 65535, "http_port must be -1 (off) or 0..65535")
+        need(
+            self.job_store == "memory" or self.job_store.startswith(("redis://", "rediss://")),
+            "job_store must be `memory` or a redis:// (rediss://) URL",
+        )
+        need(self.job_ttl_s > 0, "job_ttl_s must be > 0")
+        need(self.job_store_max_bytes >= 1, "job_store_max_bytes must be >= 1")
+        need(self.document_workers >= 1, "document_workers must be >= 1")
+        need(self.max_queued_documents >= 1, "max_queued_documents must be >= 1")
+        need(self.deepl_character_quota >= 0, "deepl_character_quota must be >= 0 (0 = none)")
         need(self.device in {"cpu", "cuda"}, "device must be cpu or cuda")
         need(self.log_format in {"text", "json"}, "log_format must be text or json")
         need(

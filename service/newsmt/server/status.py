@@ -2,7 +2,9 @@
 
 Every handler goes through `rpc_method`: a NewsmtError becomes its deliberate status code, and
 anything else becomes INTERNAL with a generic message. UNKNOWN never reaches a caller, and no
-status message, detail or log line carries request text.
+status message, detail or log line carries request text. The HTTP edge calls the same
+handlers with `NO_RPC` and gets the NewsmtError back, which it answers with the same
+`google.rpc.Status` (`to_status_proto`) as JSON.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 from google.protobuf import duration_pb2
@@ -33,6 +35,17 @@ from newsmt.server.context import REQUEST_ID_KEY, request_id_var
 
 log = logging.getLogger(__name__)
 
+
+class NotFound(NewsmtError):
+    """What the call names does not exist, or no longer: a finished document job downloaded
+    or expired (NOT_FOUND)."""
+
+
+class QuotaExceeded(NewsmtError):
+    """The caller's quota for the period is spent (RESOURCE_EXHAUSTED); retrying sooner does
+    not help. DeepL's API answers it with 456."""
+
+
 ERROR_DOMAIN = "newsmt.v1"
 
 _CODES: list[tuple[type[NewsmtError], grpc.StatusCode]] = [
@@ -43,6 +56,8 @@ _CODES: list[tuple[type[NewsmtError], grpc.StatusCode]] = [
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (Cancelled, grpc.StatusCode.CANCELLED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -71,6 +86,12 @@ def to_status_proto(error: NewsmtError) -> status_pb2.Status:
         seconds = max(error.retry_after, 0.0)
         delay = duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
         status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        status.details.add().Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[error_details_pb2.QuotaFailure.Violation(description=error.message)]
+            )
+        )
+    elif isinstance(error, QuotaExceeded):
         status.details.add().Pack(
             error_details_pb2.QuotaFailure(
                 violations=[error_details_pb2.QuotaFailure.Violation(description=error.message)]
@@ -125,6 +146,18 @@ def abort(context: grpc.ServicerContext, error: NewsmtError) -> NoReturn:
     raise AssertionError("unreachable: abort_with_status raises")  # pragma: no cover
 
 
+#: The "gRPC context" the HTTP edge hands a servicer method: with it, `rpc_method` and
+#: `rpc_stream` raise the call's deliberate NewsmtError (INTERNAL for anything else, logged
+#: here as for gRPC) instead of aborting an RPC. The servicers never use the context.
+NO_RPC = cast(grpc.ServicerContext, None)
+
+
+def _fail(context: grpc.ServicerContext, error: NewsmtError) -> NoReturn:
+    if context is None:
+        raise error
+    abort(context, error)
+
+
 _Servicer = TypeVar("_Servicer")
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -144,7 +177,7 @@ def rpc_method(
         except Exception as exc:
             log.error("%s failed: %s", handler.__name__, describe(exc))
             error = Internal("internal error")
-        abort(context, error)
+        _fail(context, error)
 
     return wrapper
 
@@ -167,6 +200,6 @@ def rpc_stream(
         except Exception as exc:
             log.error("%s failed: %s", handler.__name__, describe(exc))
             error = Internal("internal error")
-        abort(context, error)
+        _fail(context, error)
 
     return wrapper

@@ -1,4 +1,4 @@
-"""`newsmt serve`: run the gRPC server until SIGTERM or Ctrl-C."""
+"""`newsmt serve`: run the gRPC server and its HTTP listener until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
-        help="run the gRPC server",
-        description="Run the newsmt gRPC server. Every setting can also come from the "
+        help="run the server (gRPC, and HTTP on --http-port)",
+        description="Run the newsmt server: gRPC on --port and, on --http-port, the REST API, "
+        "/openapi.json and the DeepL- and LibreTranslate-compatible APIs. Every setting can also come from the "
         "environment (NEWSMT_<NAME>, e.g. NEWSMT_PORT=50052) or from a TOML config file "
         "(--config, or NEWSMT_CONFIG). Flags win over the environment, which wins over the file. "
         "The server starts listening at once with health NOT_SERVING, loads and warms up the "
         "models, then turns SERVING. SIGTERM: health goes NOT_SERVING, new calls get "
-        "UNAVAILABLE, in-flight calls get --shutdown-grace seconds to finish.",
+        "UNAVAILABLE (HTTP 503), in-flight calls get --shutdown-grace seconds to finish.",
     )
     add_settings_flags(parser)
     parser.set_defaults(run=run)

@@ -155,6 +155,7 @@ def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
             port=0,
             host="127.0.0.1",
             metrics_port=-1,
+            http_port=-1,
             model_dir=args.model_dir,
             registry=args.registry,
         )

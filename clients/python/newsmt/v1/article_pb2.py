@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from newsmt.v1 import common_pb2 as newsmt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17newsmt/v1/article.proto\x12\tnewsmt.v1\x1a\x16newsmt/v1/common.proto\"\xd9\x02\n\x15ProcessArticleRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x1c\n\x14source_language_code\x18\x04 \x01(\t\x12\x1d\n\x15target_language_codes\x18\x05 \x03(\t\x12\x1e\n\x16summary_language_codes\x18\x06 \x03(\t\x12\x30\n\x0esummary_length\x18\x07 \x01(\x0b\x32\x18.newsmt.v1.SummaryLength\x12\x35\n\x11long_input_policy\x18\x08 \x01(\x0e\x32\x1a.newsmt.v1.LongInputPolicy\x12%\n\x06\x66ormat\x18\t \x01(\x0e\x32\x15.newsmt.v1.TextFormat\x12*\n\x08glossary\x18\n \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\"\xa2\x02\n\x12\x41rticleTranslation\x12\x1c\n\x14target_language_code\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12\x18\n\x10output_truncated\x18\x05 \x01(\x08\x12&\n\x06status\x18\x06 \x01(\x0b\x32\x16.newsmt.v1.StageStatus\x12\x15\n\rapplied_terms\x18\x07 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x08 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\t \x01(\x08\x12#\n\x07quality\x18\n \x01(\x0b\x32\x12.newsmt.v1.Quality\"\xe7\x01\n\x0e\x41rticleSummary\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x30\n\x0einput_handling\x18\x03 \x01(\x0b\x32\x18.newsmt.v1.InputHandling\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12&\n\x06status\x18\x05 \x01(\x0b\x32\x16.newsmt.v1.StageStatus\x12-\n\x0c\x66\x61ithfulness\x18\x06 \x01(\x0b\x32\x17.newsmt.v1.Faithfulness\"\xcd\x01\n\x16ProcessArticleResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x02 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12\x33\n\x0ctranslations\x18\x03 \x03(\x0b\x32\x1d.newsmt.v1.ArticleTranslation\x12,\n\tsummaries\x18\x04 \x03(\x0b\x32\x19.newsmt.v1.ArticleSummary\x12\x0c\n\x04\x64\x65mo\x18\x05 \x01(\x08\x32g\n\x0e\x41rticleService\x12U\n\x0eProcessArticle\x12 .newsmt.v1.ProcessArticleRequest\x1a!.newsmt.v1.ProcessArticleResponseB$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17newsmt/v1/article.proto\x12\tnewsmt.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x16newsmt/v1/common.proto\"\xd9\x02\n\x15ProcessArticleRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x1c\n\x14source_language_code\x18\x04 \x01(\t\x12\x1d\n\x15target_language_codes\x18\x05 \x03(\t\x12\x1e\n\x16summary_language_codes\x18\x06 \x03(\t\x12\x30\n\x0esummary_length\x18\x07 \x01(\x0b\x32\x18.newsmt.v1.SummaryLength\x12\x35\n\x11long_input_policy\x18\x08 \x01(\x0e\x32\x1a.newsmt.v1.LongInputPolicy\x12%\n\x06\x66ormat\x18\t \x01(\x0e\x32\x15.newsmt.v1.TextFormat\x12*\n\x08glossary\x18\n \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\"\xa2\x02\n\x12\x41rticleTranslation\x12\x1c\n\x14target_language_code\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12\x18\n\x10output_truncated\x18\x05 \x01(\x08\x12&\n\x06status\x18\x06 \x01(\x0b\x32\x16.newsmt.v1.StageStatus\x12\x15\n\rapplied_terms\x18\x07 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x08 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\t \x01(\x08\x12#\n\x07quality\x18\n \x01(\x0b\x32\x12.newsmt.v1.Quality\"\xe7\x01\n\x0e\x41rticleSummary\x12\x15\n\rlanguage_code\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12\x30\n\x0einput_handling\x18\x03 \x01(\x0b\x32\x18.newsmt.v1.InputHandling\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12&\n\x06status\x18\x05 \x01(\x0b\x32\x16.newsmt.v1.StageStatus\x12-\n\x0c\x66\x61ithfulness\x18\x06 \x01(\x0b\x32\x17.newsmt.v1.Faithfulness\"\xcd\x01\n\x16ProcessArticleResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x02 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12\x33\n\x0ctranslations\x18\x03 \x03(\x0b\x32\x1d.newsmt.v1.ArticleTranslation\x12,\n\tsummaries\x18\x04 \x03(\x0b\x32\x19.newsmt.v1.ArticleSummary\x12\x0c\n\x04\x64\x65mo\x18\x05 \x01(\x08\x32\x88\x01\n\x0e\x41rticleService\x12v\n\x0eProcessArticle\x12 .newsmt.v1.ProcessArticleRequest\x1a!.newsmt.v1.ProcessArticleResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/articles:process:\x01*B$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,14 +34,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'newsmt.v1.article_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.newsmt.v1P\001Z\022newsmt/v1;newsmtv1'
-  _globals['_PROCESSARTICLEREQUEST']._serialized_start=63
-  _globals['_PROCESSARTICLEREQUEST']._serialized_end=408
-  _globals['_ARTICLETRANSLATION']._serialized_start=411
-  _globals['_ARTICLETRANSLATION']._serialized_end=701
-  _globals['_ARTICLESUMMARY']._serialized_start=704
-  _globals['_ARTICLESUMMARY']._serialized_end=935
-  _globals['_PROCESSARTICLERESPONSE']._serialized_start=938
-  _globals['_PROCESSARTICLERESPONSE']._serialized_end=1143
-  _globals['_ARTICLESERVICE']._serialized_start=1145
-  _globals['_ARTICLESERVICE']._serialized_end=1248
+  _globals['_ARTICLESERVICE'].methods_by_name['ProcessArticle']._loaded_options = None
+  _globals['_ARTICLESERVICE'].methods_by_name['ProcessArticle']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/articles:process:\001*'
+  _globals['_PROCESSARTICLEREQUEST']._serialized_start=93
+  _globals['_PROCESSARTICLEREQUEST']._serialized_end=438
+  _globals['_ARTICLETRANSLATION']._serialized_start=441
+  _globals['_ARTICLETRANSLATION']._serialized_end=731
+  _globals['_ARTICLESUMMARY']._serialized_start=734
+  _globals['_ARTICLESUMMARY']._serialized_end=965
+  _globals['_PROCESSARTICLERESPONSE']._serialized_start=968
+  _globals['_PROCESSARTICLERESPONSE']._serialized_end=1173
+  _globals['_ARTICLESERVICE']._serialized_start=1176
+  _globals['_ARTICLESERVICE']._serialized_end=1312
 # @@protoc_insertion_point(module_scope)

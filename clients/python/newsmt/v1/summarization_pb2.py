@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from newsmt.v1 import common_pb2 as newsmt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dnewsmt/v1/summarization.proto\x12\tnewsmt.v1\x1a\x16newsmt/v1/common.proto\"\xe4\x01\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12(\n\x06length\x18\x04 \x01(\x0b\x32\x18.newsmt.v1.SummaryLength\x12\x35\n\x11long_input_policy\x18\x05 \x01(\x0e\x32\x1a.newsmt.v1.LongInputPolicy\x12%\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x15.newsmt.v1.TextFormat\"\x81\x02\n\x11SummarizeResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x02 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\x30\n\x0einput_handling\x18\x04 \x01(\x0b\x32\x18.newsmt.v1.InputHandling\x12$\n\x05route\x18\x05 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12-\n\x0c\x66\x61ithfulness\x18\x06 \x01(\x0b\x32\x17.newsmt.v1.Faithfulness2^\n\x14SummarizationService\x12\x46\n\tSummarize\x12\x1b.newsmt.v1.SummarizeRequest\x1a\x1c.newsmt.v1.SummarizeResponseB$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dnewsmt/v1/summarization.proto\x12\tnewsmt.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x16newsmt/v1/common.proto\"\xe4\x01\n\x10SummarizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12(\n\x06length\x18\x04 \x01(\x0b\x32\x18.newsmt.v1.SummaryLength\x12\x35\n\x11long_input_policy\x18\x05 \x01(\x0e\x32\x1a.newsmt.v1.LongInputPolicy\x12%\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x15.newsmt.v1.TextFormat\"\x81\x02\n\x11SummarizeResponse\x12\x0f\n\x07summary\x18\x01 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x02 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\x30\n\x0einput_handling\x18\x04 \x01(\x0b\x32\x18.newsmt.v1.InputHandling\x12$\n\x05route\x18\x05 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12-\n\x0c\x66\x61ithfulness\x18\x06 \x01(\x0b\x32\x17.newsmt.v1.Faithfulness2x\n\x14SummarizationService\x12`\n\tSummarize\x12\x1b.newsmt.v1.SummarizeRequest\x1a\x1c.newsmt.v1.SummarizeResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/summarize:\x01*B$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +34,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'newsmt.v1.summarization_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.newsmt.v1P\001Z\022newsmt/v1;newsmtv1'
-  _globals['_SUMMARIZEREQUEST']._serialized_start=69
-  _globals['_SUMMARIZEREQUEST']._serialized_end=297
-  _globals['_SUMMARIZERESPONSE']._serialized_start=300
-  _globals['_SUMMARIZERESPONSE']._serialized_end=557
-  _globals['_SUMMARIZATIONSERVICE']._serialized_start=559
-  _globals['_SUMMARIZATIONSERVICE']._serialized_end=653
+  _globals['_SUMMARIZATIONSERVICE'].methods_by_name['Summarize']._loaded_options = None
+  _globals['_SUMMARIZATIONSERVICE'].methods_by_name['Summarize']._serialized_options = b'\202\323\344\223\002\022\"\r/v1/summarize:\001*'
+  _globals['_SUMMARIZEREQUEST']._serialized_start=99
+  _globals['_SUMMARIZEREQUEST']._serialized_end=327
+  _globals['_SUMMARIZERESPONSE']._serialized_start=330
+  _globals['_SUMMARIZERESPONSE']._serialized_end=587
+  _globals['_SUMMARIZATIONSERVICE']._serialized_start=589
+  _globals['_SUMMARIZATIONSERVICE']._serialized_end=709
 # @@protoc_insertion_point(module_scope)

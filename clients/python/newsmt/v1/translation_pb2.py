@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from newsmt.v1 import common_pb2 as newsmt_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bnewsmt/v1/translation.proto\x12\tnewsmt.v1\x1a\x16newsmt/v1/common.proto\"#\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xdd\x01\n\x10TranslateRequest\x12$\n\x08segments\x18\x01 \x03(\x0b\x32\x12.newsmt.v1.Segment\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12%\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x15.newsmt.v1.TextFormat\x12*\n\x08glossary\x18\x05 \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\x12\x14\n\x0c\x61lternatives\x18\x06 \x01(\r\"\xd0\x02\n\x0bTranslation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftranslated_text\x18\x02 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x03 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12\x18\n\x10output_truncated\x18\x05 \x01(\x08\x12\x15\n\rapplied_terms\x18\x06 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x07 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\x08 \x01(\x08\x12#\n\x07quality\x18\t \x01(\x0b\x32\x12.newsmt.v1.Quality\x12\x14\n\x0c\x63\x61\x63hed_units\x18\n \x01(\r\x12\r\n\x05units\x18\x0b \x01(\r\x12\x14\n\x0c\x61lternatives\x18\x0c \x03(\t\"\x9b\x01\n\x0eTranslateEvent\x12)\n\x04unit\x18\x01 \x01(\x0b\x32\x19.newsmt.v1.TranslatedUnitH\x00\x12.\n\x0csegment_done\x18\x02 \x01(\x0b\x32\x16.newsmt.v1.SegmentDoneH\x00\x12%\n\x04\x64one\x18\x03 \x01(\x0b\x32\x15.newsmt.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"\xd6\x01\n\x0eTranslatedUnit\x12\x15\n\rsegment_index\x18\x01 \x01(\r\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\x12\n\nunit_index\x18\x03 \x01(\r\x12\x14\n\x0csource_start\x18\x04 \x01(\r\x12\x12\n\nsource_end\x18\x05 \x01(\r\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\x12\x18\n\x10output_truncated\x18\x08 \x01(\x08\x12#\n\x07quality\x18\t \x01(\x0b\x32\x12.newsmt.v1.Quality\"Q\n\x0bSegmentDone\x12\x15\n\rsegment_index\x18\x01 \x01(\r\x12+\n\x0btranslation\x18\x02 \x01(\x0b\x32\x16.newsmt.v1.Translation\"1\n\nStreamDone\x12\r\n\x05units\x18\x01 \x01(\r\x12\x14\n\x0c\x63\x61\x63hed_units\x18\x02 \x01(\r\"A\n\x11TranslateResponse\x12,\n\x0ctranslations\x18\x01 \x03(\x0b\x32\x16.newsmt.v1.Translation\"&\n\x15\x44\x65tectLanguageRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"H\n\x16\x44\x65tectLanguageResponse\x12.\n\tlanguages\x18\x01 \x03(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\"\x16\n\x14ListLanguagesRequest\"\x95\x01\n\x0cLanguagePair\x12\x1c\n\x14source_language_code\x18\x01 \x01(\t\x12\x1c\n\x14target_language_code\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\x05 \x01(\x08\x12\x18\n\x10max_input_tokens\x18\x06 \x01(\r\"|\n\x15ListLanguagesResponse\x12&\n\x05pairs\x18\x01 \x03(\x0b\x32\x17.newsmt.v1.LanguagePair\x12\x1e\n\x16summary_language_codes\x18\x02 \x03(\t\x12\x1b\n\x13summaries_available\x18\x03 \x01(\x08\"\x13\n\x11ListModelsRequest\"\xef\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x1c\n\x14source_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12\x0c\n\x04repo\x18\x05 \x01(\t\x12\x10\n\x08revision\x18\x06 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x07 \x01(\t\x12)\n\x05state\x18\x08 \x01(\x0e\x32\x1a.newsmt.v1.ModelInfo.State\x12\x0e\n\x06loaded\x18\t \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\n \x01(\x08\x12\x18\n\x10max_input_tokens\x18\x0b \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x0c \x01(\t\"g\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATE_READY\x10\x01\x12\x11\n\rSTATE_LOADING\x10\x02\x12\x11\n\rSTATE_MISSING\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.newsmt.v1.ModelInfo\"\xb9\x01\n\x18TranslateDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x1c\n\x14source_language_code\x18\x04 \x01(\t\x12\x1c\n\x14target_language_code\x18\x05 \x01(\t\x12*\n\x08glossary\x18\x06 \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\"\xe9\x02\n\x19TranslateDocumentResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x04 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12$\n\x05route\x18\x05 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12#\n\x07quality\x18\x06 \x01(\x0b\x32\x12.newsmt.v1.Quality\x12\x15\n\rapplied_terms\x18\x07 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x08 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\t \x01(\x08\x12\r\n\x05units\x18\n \x01(\r\x12\x14\n\x0c\x63\x61\x63hed_units\x18\x0b \x01(\r\x12\'\n\x07\x66lagged\x18\x0c \x03(\x0b\x32\x16.newsmt.v1.FlaggedUnit\"F\n\x0b\x46laggedUnit\x12\x10\n\x08location\x18\x01 \x01(\t\x12%\n\x05\x66lags\x18\x02 \x03(\x0e\x32\x16.newsmt.v1.QualityFlag2\xff\x03\n\x12TranslationService\x12\x46\n\tTranslate\x12\x1b.newsmt.v1.TranslateRequest\x1a\x1c.newsmt.v1.TranslateResponse\x12K\n\x0fTranslateStream\x12\x1b.newsmt.v1.TranslateRequest\x1a\x19.newsmt.v1.TranslateEvent0\x01\x12U\n\x0e\x44\x65tectLanguage\x12 .newsmt.v1.DetectLanguageRequest\x1a!.newsmt.v1.DetectLanguageResponse\x12R\n\rListLanguages\x12\x1f.newsmt.v1.ListLanguagesRequest\x1a .newsmt.v1.ListLanguagesResponse\x12I\n\nListModels\x12\x1c.newsmt.v1.ListModelsRequest\x1a\x1d.newsmt.v1.ListModelsResponse\x12^\n\x11TranslateDocument\x12#.newsmt.v1.TranslateDocumentRequest\x1a$.newsmt.v1.TranslateDocumentResponseB$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bnewsmt/v1/translation.proto\x12\tnewsmt.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x16newsmt/v1/common.proto\"#\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xdd\x01\n\x10TranslateRequest\x12$\n\x08segments\x18\x01 \x03(\x0b\x32\x12.newsmt.v1.Segment\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12%\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x15.newsmt.v1.TextFormat\x12*\n\x08glossary\x18\x05 \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\x12\x14\n\x0c\x61lternatives\x18\x06 \x01(\r\"\xd0\x02\n\x0bTranslation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0ftranslated_text\x18\x02 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x03 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12$\n\x05route\x18\x04 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12\x18\n\x10output_truncated\x18\x05 \x01(\x08\x12\x15\n\rapplied_terms\x18\x06 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x07 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\x08 \x01(\x08\x12#\n\x07quality\x18\t \x01(\x0b\x32\x12.newsmt.v1.Quality\x12\x14\n\x0c\x63\x61\x63hed_units\x18\n \x01(\r\x12\r\n\x05units\x18\x0b \x01(\r\x12\x14\n\x0c\x61lternatives\x18\x0c \x03(\t\"\x9b\x01\n\x0eTranslateEvent\x12)\n\x04unit\x18\x01 \x01(\x0b\x32\x19.newsmt.v1.TranslatedUnitH\x00\x12.\n\x0csegment_done\x18\x02 \x01(\x0b\x32\x16.newsmt.v1.SegmentDoneH\x00\x12%\n\x04\x64one\x18\x03 \x01(\x0b\x32\x15.newsmt.v1.StreamDoneH\x00\x42\x07\n\x05\x65vent\"\xd6\x01\n\x0eTranslatedUnit\x12\x15\n\rsegment_index\x18\x01 \x01(\r\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\x12\n\nunit_index\x18\x03 \x01(\r\x12\x14\n\x0csource_start\x18\x04 \x01(\r\x12\x12\n\nsource_end\x18\x05 \x01(\r\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08\x12\x18\n\x10output_truncated\x18\x08 \x01(\x08\x12#\n\x07quality\x18\t \x01(\x0b\x32\x12.newsmt.v1.Quality\"Q\n\x0bSegmentDone\x12\x15\n\rsegment_index\x18\x01 \x01(\r\x12+\n\x0btranslation\x18\x02 \x01(\x0b\x32\x16.newsmt.v1.Translation\"1\n\nStreamDone\x12\r\n\x05units\x18\x01 \x01(\r\x12\x14\n\x0c\x63\x61\x63hed_units\x18\x02 \x01(\r\"A\n\x11TranslateResponse\x12,\n\x0ctranslations\x18\x01 \x03(\x0b\x32\x16.newsmt.v1.Translation\"&\n\x15\x44\x65tectLanguageRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"H\n\x16\x44\x65tectLanguageResponse\x12.\n\tlanguages\x18\x01 \x03(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\"\x16\n\x14ListLanguagesRequest\"\x95\x01\n\x0cLanguagePair\x12\x1c\n\x14source_language_code\x18\x01 \x01(\t\x12\x1c\n\x14target_language_code\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x11\n\tavailable\x18\x04 \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\x05 \x01(\x08\x12\x18\n\x10max_input_tokens\x18\x06 \x01(\r\"|\n\x15ListLanguagesResponse\x12&\n\x05pairs\x18\x01 \x03(\x0b\x32\x17.newsmt.v1.LanguagePair\x12\x1e\n\x16summary_language_codes\x18\x02 \x03(\t\x12\x1b\n\x13summaries_available\x18\x03 \x01(\x08\"\x13\n\x11ListModelsRequest\"\xef\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x1c\n\x14source_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12\x0c\n\x04repo\x18\x05 \x01(\t\x12\x10\n\x08revision\x18\x06 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x07 \x01(\t\x12)\n\x05state\x18\x08 \x01(\x0e\x32\x1a.newsmt.v1.ModelInfo.State\x12\x0e\n\x06loaded\x18\t \x01(\x08\x12\x0c\n\x04\x64\x65mo\x18\n \x01(\x08\x12\x18\n\x10max_input_tokens\x18\x0b \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x0c \x01(\t\"g\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSTATE_READY\x10\x01\x12\x11\n\rSTATE_LOADING\x10\x02\x12\x11\n\rSTATE_MISSING\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.newsmt.v1.ModelInfo\"\xb9\x01\n\x18TranslateDocumentRequest\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x1c\n\x14source_language_code\x18\x04 \x01(\t\x12\x1c\n\x14target_language_code\x18\x05 \x01(\t\x12*\n\x08glossary\x18\x06 \x03(\x0b\x32\x18.newsmt.v1.GlossaryEntry\"\xfd\x02\n\x19TranslateDocumentResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x36\n\x11\x64\x65tected_language\x18\x04 \x01(\x0b\x32\x1b.newsmt.v1.DetectedLanguage\x12$\n\x05route\x18\x05 \x01(\x0b\x32\x15.newsmt.v1.ModelRoute\x12#\n\x07quality\x18\x06 \x01(\x0b\x32\x12.newsmt.v1.Quality\x12\x15\n\rapplied_terms\x18\x07 \x03(\t\x12\x14\n\x0cmissed_terms\x18\x08 \x03(\t\x12\x17\n\x0fmarkup_degraded\x18\t \x01(\x08\x12\r\n\x05units\x18\n \x01(\r\x12\x14\n\x0c\x63\x61\x63hed_units\x18\x0b \x01(\r\x12\'\n\x07\x66lagged\x18\x0c \x03(\x0b\x32\x16.newsmt.v1.FlaggedUnit\x12\x12\n\ncharacters\x18\r \x01(\r\"F\n\x0b\x46laggedUnit\x12\x10\n\x08location\x18\x01 \x01(\t\x12%\n\x05\x66lags\x18\x02 \x03(\x0e\x32\x16.newsmt.v1.QualityFlag2\xa1\x05\n\x12TranslationService\x12`\n\tTranslate\x12\x1b.newsmt.v1.TranslateRequest\x1a\x1c.newsmt.v1.TranslateResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/v1/translate:\x01*\x12l\n\x0fTranslateStream\x12\x1b.newsmt.v1.TranslateRequest\x1a\x19.newsmt.v1.TranslateEvent\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/translate:stream:\x01*0\x01\x12l\n\x0e\x44\x65tectLanguage\x12 .newsmt.v1.DetectLanguageRequest\x1a!.newsmt.v1.DetectLanguageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/detect:\x01*\x12i\n\rListLanguages\x12\x1f.newsmt.v1.ListLanguagesRequest\x1a .newsmt.v1.ListLanguagesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/languages\x12]\n\nListModels\x12\x1c.newsmt.v1.ListModelsRequest\x1a\x1d.newsmt.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12\x82\x01\n\x11TranslateDocument\x12#.newsmt.v1.TranslateDocumentRequest\x1a$.newsmt.v1.TranslateDocumentResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/documents:translate:\x01*B$\n\x0cio.newsmt.v1P\x01Z\x12newsmt/v1;newsmtv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,46 +34,58 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'newsmt.v1.translation_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014io.newsmt.v1P\001Z\022newsmt/v1;newsmtv1'
-  _globals['_SEGMENT']._serialized_start=66
-  _globals['_SEGMENT']._serialized_end=101
-  _globals['_TRANSLATEREQUEST']._serialized_start=104
-  _globals['_TRANSLATEREQUEST']._serialized_end=325
-  _globals['_TRANSLATION']._serialized_start=328
-  _globals['_TRANSLATION']._serialized_end=664
-  _globals['_TRANSLATEEVENT']._serialized_start=667
-  _globals['_TRANSLATEEVENT']._serialized_end=822
-  _globals['_TRANSLATEDUNIT']._serialized_start=825
-  _globals['_TRANSLATEDUNIT']._serialized_end=1039
-  _globals['_SEGMENTDONE']._serialized_start=1041
-  _globals['_SEGMENTDONE']._serialized_end=1122
-  _globals['_STREAMDONE']._serialized_start=1124
-  _globals['_STREAMDONE']._serialized_end=1173
-  _globals['_TRANSLATERESPONSE']._serialized_start=1175
-  _globals['_TRANSLATERESPONSE']._serialized_end=1240
-  _globals['_DETECTLANGUAGEREQUEST']._serialized_start=1242
-  _globals['_DETECTLANGUAGEREQUEST']._serialized_end=1280
-  _globals['_DETECTLANGUAGERESPONSE']._serialized_start=1282
-  _globals['_DETECTLANGUAGERESPONSE']._serialized_end=1354
-  _globals['_LISTLANGUAGESREQUEST']._serialized_start=1356
-  _globals['_LISTLANGUAGESREQUEST']._serialized_end=1378
-  _globals['_LANGUAGEPAIR']._serialized_start=1381
-  _globals['_LANGUAGEPAIR']._serialized_end=1530
-  _globals['_LISTLANGUAGESRESPONSE']._serialized_start=1532
-  _globals['_LISTLANGUAGESRESPONSE']._serialized_end=1656
-  _globals['_LISTMODELSREQUEST']._serialized_start=1658
-  _globals['_LISTMODELSREQUEST']._serialized_end=1677
-  _globals['_MODELINFO']._serialized_start=1680
-  _globals['_MODELINFO']._serialized_end=2047
-  _globals['_MODELINFO_STATE']._serialized_start=1944
-  _globals['_MODELINFO_STATE']._serialized_end=2047
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2049
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2107
-  _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_start=2110
-  _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_end=2295
-  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_start=2298
-  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_end=2659
-  _globals['_FLAGGEDUNIT']._serialized_start=2661
-  _globals['_FLAGGEDUNIT']._serialized_end=2731
-  _globals['_TRANSLATIONSERVICE']._serialized_start=2734
-  _globals['_TRANSLATIONSERVICE']._serialized_end=3245
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['Translate']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['Translate']._serialized_options = b'\202\323\344\223\002\022\"\r/v1/translate:\001*'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['TranslateStream']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['TranslateStream']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/translate:stream:\001*'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['DetectLanguage']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['DetectLanguage']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/detect:\001*'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['ListLanguages']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['ListLanguages']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/languages'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['ListModels']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['ListModels']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/models'
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['TranslateDocument']._loaded_options = None
+  _globals['_TRANSLATIONSERVICE'].methods_by_name['TranslateDocument']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/documents:translate:\001*'
+  _globals['_SEGMENT']._serialized_start=96
+  _globals['_SEGMENT']._serialized_end=131
+  _globals['_TRANSLATEREQUEST']._serialized_start=134
+  _globals['_TRANSLATEREQUEST']._serialized_end=355
+  _globals['_TRANSLATION']._serialized_start=358
+  _globals['_TRANSLATION']._serialized_end=694
+  _globals['_TRANSLATEEVENT']._serialized_start=697
+  _globals['_TRANSLATEEVENT']._serialized_end=852
+  _globals['_TRANSLATEDUNIT']._serialized_start=855
+  _globals['_TRANSLATEDUNIT']._serialized_end=1069
+  _globals['_SEGMENTDONE']._serialized_start=1071
+  _globals['_SEGMENTDONE']._serialized_end=1152
+  _globals['_STREAMDONE']._serialized_start=1154
+  _globals['_STREAMDONE']._serialized_end=1203
+  _globals['_TRANSLATERESPONSE']._serialized_start=1205
+  _globals['_TRANSLATERESPONSE']._serialized_end=1270
+  _globals['_DETECTLANGUAGEREQUEST']._serialized_start=1272
+  _globals['_DETECTLANGUAGEREQUEST']._serialized_end=1310
+  _globals['_DETECTLANGUAGERESPONSE']._serialized_start=1312
+  _globals['_DETECTLANGUAGERESPONSE']._serialized_end=1384
+  _globals['_LISTLANGUAGESREQUEST']._serialized_start=1386
+  _globals['_LISTLANGUAGESREQUEST']._serialized_end=1408
+  _globals['_LANGUAGEPAIR']._serialized_start=1411
+  _globals['_LANGUAGEPAIR']._serialized_end=1560
+  _globals['_LISTLANGUAGESRESPONSE']._serialized_start=1562
+  _globals['_LISTLANGUAGESRESPONSE']._serialized_end=1686
+  _globals['_LISTMODELSREQUEST']._serialized_start=1688
+  _globals['_LISTMODELSREQUEST']._serialized_end=1707
+  _globals['_MODELINFO']._serialized_start=1710
+  _globals['_MODELINFO']._serialized_end=2077
+  _globals['_MODELINFO_STATE']._serialized_start=1974
+  _globals['_MODELINFO_STATE']._serialized_end=2077
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2079
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2137
+  _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_start=2140
+  _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_end=2325
+  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_start=2328
+  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_end=2709
+  _globals['_FLAGGEDUNIT']._serialized_start=2711
+  _globals['_FLAGGEDUNIT']._serialized_end=2781
+  _globals['_TRANSLATIONSERVICE']._serialized_start=2784
+  _globals['_TRANSLATIONSERVICE']._serialized_end=3457
 # @@protoc_insertion_point(module_scope)

@@ -648,6 +648,7 @@ class TranslateDocumentResponse(_message.Message):
     UNITS_FIELD_NUMBER: _builtins.int
     CACHED_UNITS_FIELD_NUMBER: _builtins.int
     FLAGGED_FIELD_NUMBER: _builtins.int
+    CHARACTERS_FIELD_NUMBER: _builtins.int
     content: _builtins.bytes
     """The translated file, in the format it came in."""
     mime_type: _builtins.str
@@ -660,6 +661,8 @@ class TranslateDocumentResponse(_message.Message):
     units: _builtins.int
     """Sentences translated, and how many of them came from the translation cache."""
     cached_units: _builtins.int
+    characters: _builtins.int
+    """Characters of the file's text that reached the models (what DeepL's API bills)."""
     @_builtins.property
     def detected_language(self) -> _common_pb2.DetectedLanguage: ...
     @_builtins.property
@@ -693,10 +696,11 @@ class TranslateDocumentResponse(_message.Message):
         units: _builtins.int = ...,
         cached_units: _builtins.int = ...,
         flagged: _abc.Iterable[Global___FlaggedUnit] | None = ...,
+        characters: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_language", b"detected_language", "quality", b"quality", "route", b"route"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "cached_units", b"cached_units", "content", b"content", "detected_language", b"detected_language", "file_name", b"file_name", "flagged", b"flagged", "markup_degraded", b"markup_degraded", "mime_type", b"mime_type", "missed_terms", b"missed_terms", "quality", b"quality", "route", b"route", "units", b"units"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_terms", b"applied_terms", "cached_units", b"cached_units", "characters", b"characters", "content", b"content", "detected_language", b"detected_language", "file_name", b"file_name", "flagged", b"flagged", "markup_degraded", b"markup_degraded", "mime_type", b"mime_type", "missed_terms", b"missed_terms", "quality", b"quality", "route", b"route", "units", b"units"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
