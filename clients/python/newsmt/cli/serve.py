@@ -90,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
+    try:
+        server.start()
+    except SettingsError as exc:  # the metrics port is taken
+        print(f"newsmt serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     log.info("newsmt serving on %s:%d", settings.host, port)
     stop.wait()
     server.stop()
