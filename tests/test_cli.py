@@ -128,7 +128,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             input=article,
         )
         assert translated.returncode == 0, translated.stderr
-        assert translated.stdout == article + "\n"  # identity engine: exact
+        assert translated.stdout == article  # identity engine: exact, nothing added
         jsonl = cli(
             "translate",
             "--to",
@@ -179,7 +179,7 @@ def documents_from_the_cli(address: str, tmp_path: Path) -> None:
     article = tmp_path / "article.md"
     article.write_text("## Results\n\nThe *minister* said [no](https://ex.com/a_(b)).\n")
     out = cli("translate", "--to", "ru", "--from", "en", "--address", address, str(page))
-    assert out.returncode == 0 and out.stdout == page.read_text() + "\n"
+    assert out.returncode == 0 and out.stdout == page.read_text()
     out = cli("translate", "--to", "ru", "--format", "jsonl", "--address", address, str(article))
     record = json.loads(out.stdout)
     assert record["format"] == "markdown" and record["text"] == article.read_text()
