@@ -348,11 +348,13 @@ def test_a_bad_glossary_line_is_an_error_naming_it(
 # -- options ------------------------------------------------------------------------------------
 
 VALIDATORS = {_options.positive_int, _options.non_negative_int, _options.seconds}
+NUMBERS = {*VALIDATORS, _options.finite_float}
 
 
-def numeric_options() -> list[tuple[str, str, object]]:
-    """(command, flag, type) for every numeric option of every command but `serve`, whose
-    settings the server validates (test_serve_refuses_bad_settings)."""
+def numeric_options(*, serve: bool = False) -> list[tuple[str, str, object]]:
+    """(command, flag, type) for every numeric option of every command but `serve` (only
+    `serve` with serve=True), whose ranges the server's settings check
+    (test_serve_refuses_bad_settings)."""
     found = []
 
     def walk(parser: argparse.ArgumentParser, path: str) -> None:
@@ -360,11 +362,11 @@ def numeric_options() -> list[tuple[str, str, object]]:
             if isinstance(action, argparse._SubParsersAction):
                 for name, sub in action.choices.items():
                     walk(sub, f"{path} {name}".strip())
-            elif action.option_strings and action.type in (int, float, *VALIDATORS):
+            elif action.option_strings and action.type in (int, float, *NUMBERS):
                 found.append((path, action.option_strings[0], action.type))
 
     walk(build_parser(), "")
-    return [f for f in found if f[0] != "serve"]
+    return [f for f in found if (f[0] == "serve") == serve]
 
 
 def test_every_numeric_option_is_checked_by_a_validator() -> None:
@@ -393,6 +395,24 @@ def test_every_bad_numeric_value_is_a_usage_error(
             build_parser().parse_args(argv)
         assert info.value.code == 2, argv
         assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_serve_refuses_numbers_that_are_not_finite(capsys: pytest.CaptureFixture[str]) -> None:
+    """--default-timeout inf, --shutdown-grace inf and --max-connection-age-s inf ended in an
+    OverflowError traceback; so did the same values from the environment."""
+    from newsmt.server.settings import Settings, SettingsError
+
+    options = numeric_options(serve=True)
+    floats = [flag for _, flag, kind in options if kind is _options.finite_float]
+    assert len(floats) >= 6 and [f for _, f, kind in options if kind is float] == []
+    for flag in floats:
+        for value in ("inf", "-inf", "nan"):
+            with pytest.raises(SystemExit) as info:
+                build_parser().parse_args(["serve", f"{flag}={value}"])
+            assert info.value.code == 2
+            assert f"argument {flag}: must be a finite number" in capsys.readouterr().err
+    with pytest.raises(SettingsError, match="default_timeout = 'inf' is not a valid float"):
+        Settings.load({}, environ={"NEWSMT_DEFAULT_TIMEOUT": "inf"})
 
 
 def test_newsmt_address_sets_the_default_address(

@@ -47,6 +47,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """A finite number (no nan, no inf): ranges are the caller's to check."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
