@@ -34,19 +34,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def seconds(text: str) -> float:
-    """A finite number of seconds, more than 0 and at most MAX_SECONDS."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"must be more than 0 and at most {MAX_SECONDS:.0f} seconds, not {text}"
-        )
-    return value
-
-
 def finite_float(text: str) -> float:
     """A finite number (no nan, no inf): ranges are the caller's to check."""
     try:
@@ -55,6 +42,16 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds, more than 0 and at most MAX_SECONDS."""
+    value = finite_float(text)
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_SECONDS:.0f} seconds, not {text}"
+        )
     return value
 
 
