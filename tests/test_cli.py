@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_serve_translate_health_and_sigterm(tmp_path: Path) -> None:
             input=article,
         )
         assert translated.returncode == 0, translated.stderr
-        assert translated.stdout == article + "\n"  # identity engine: exact
+        assert translated.stdout == article  # identity engine: exact, nothing added
         jsonl = cli(
             "translate",
             "--to",
@@ -178,7 +179,7 @@ def documents_from_the_cli(address: str, tmp_path: Path) -> None:
     article = tmp_path / "article.md"
     article.write_text("## Results\n\nThe *minister* said [no](https://ex.com/a_(b)).\n")
     out = cli("translate", "--to", "ru", "--from", "en", "--address", address, str(page))
-    assert out.returncode == 0 and out.stdout == page.read_text() + "\n"
+    assert out.returncode == 0 and out.stdout == page.read_text()
     out = cli("translate", "--to", "ru", "--format", "jsonl", "--address", address, str(article))
     record = json.loads(out.stdout)
     assert record["format"] == "markdown" and record["text"] == article.read_text()
@@ -252,3 +253,51 @@ def test_readme_settings_table_matches_the_code() -> None:
     assert block == result.stdout.rstrip("\n"), (
         "README settings table is stale: run scripts/settings_table.py"
     )
+
+
+@pytest.mark.parametrize("flag", ["--port", "--metrics-port"])
+def test_serve_on_a_busy_port_says_which_in_one_line(tmp_path: Path, flag: str) -> None:
+    """It ended in a traceback from gRPC or from the metrics server."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--port": "0", "--metrics-port": "-1", flag: str(port)}
+        result = cli(
+            "serve", "--host", "127.0.0.1", "--model-dir", str(tmp_path),
+            *(item for pair in ports.items() for item in pair),
+            timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"newsmt serve: {flag} {port}: cannot listen on 127.0.0.1:{port}")
+
+
+def test_a_port_taken_after_the_check_is_still_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe runs first; gRPC's bind and the metrics server's bind say the same when a
+    port is taken between the probe and the bind."""
+    from newsmt.models.registry import Registry
+    from newsmt.server import app
+    from newsmt.server.settings import Settings, SettingsError
+
+    registry = Registry.load().with_engine("identity")
+    monkeypatch.setattr(app, "check_port_free", lambda *_: None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy_grpc = Settings.load(
+            {"host": "127.0.0.1", "port": port, "metrics_port": -1, "model_dir": tmp_path},
+            environ={},
+        )
+        with pytest.raises(SettingsError, match=f"--port {port}: cannot listen"):
+            app.create_server(busy_grpc, registry)
+        busy_metrics = Settings.load(
+            {"host": "127.0.0.1", "port": 0, "metrics_port": port, "model_dir": tmp_path},
+            environ={},
+        )
+        server, _ = app.create_server(busy_metrics, registry)
+        with pytest.raises(SettingsError, match=f"--metrics-port {port}: cannot listen"):
+            server.start()

@@ -1,13 +1,17 @@
 """The layer rule, checked on every module's imports (parsed with `ast`, never imported).
 
     core < engines < scheduler < models < pipeline < server < evaluation   (service/, newsmt)
-    v1 < client < cli                                              (clients/python, newsmt-client)
+    charsets < v1 < client < cli                                   (clients/python, newsmt-client)
 
 A module imports only from its own layer or lower ones. Every import counts: top level, inside
 functions, and under `TYPE_CHECKING`. Across the two distributions: the server may import the
-contract (`v1`, in the servicers); the client never imports the server; `cli.serve`,
-`cli.smoke`, `cli.models` and `cli.eval` may import the server, but only lazily (inside a
-function or under `TYPE_CHECKING`), so that the CLI runs where only the client is installed.
+contract (`v1`, in the servicers), and any of its layers may import `charsets` (pure functions
+with no newsmt imports that read and write documents in any encoding: the CLI and the server's
+file uploads must apply the same rules, the server distribution already depends on the client
+one, and a module that imports nothing of newsmt cannot make a cycle); the client never
+imports the server; `cli.serve`, `cli.smoke`, `cli.models` and `cli.eval` may import the
+server, but only lazily (inside a function or under `TYPE_CHECKING`), so that the CLI runs
+where only the client is installed.
 And no cycles between modules.
 
 Within the service, one way through: the pipeline talks to the models layer (`ServedModel`,
@@ -29,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = (ROOT / "service", ROOT / "clients" / "python")
 
 SERVICE = ("core", "engines", "scheduler", "models", "pipeline", "server", "evaluation")
-CLIENT = ("v1", "client", "cli")
+CLIENT = ("charsets", "v1", "client", "cli")
 #: CLI modules that may import the server distribution lazily.
 SERVER_COMMANDS = {"newsmt.cli.serve", "newsmt.cli.smoke", "newsmt.cli.models", "newsmt.cli.eval"}
 
@@ -120,6 +124,9 @@ def breaks(imp: Import) -> str | None:
     if src_dist == "service":
         # The servicers turn protobuf into domain objects and back: the contract is below them.
         if imp.target.startswith("newsmt.v1") and imp.source.startswith("newsmt.server."):
+            return None
+        # Documents in any encoding, read and written by the CLI's rules (no newsmt imports).
+        if imp.target == "newsmt.charsets":
             return None
         return "the server imports the client distribution"
     if imp.source in SERVER_COMMANDS and imp.lazy:
@@ -250,6 +257,10 @@ def test_checker_finds_a_cycle_and_breaks() -> None:
     assert breaks(Import("newsmt.cli.text", "newsmt.server.settings", lazy=True, line=1))
     assert breaks(Import("newsmt.client._client", "newsmt.v1", lazy=False, line=1)) is None
     assert breaks(Import("newsmt.pipeline.translate", "newsmt.v1", lazy=False, line=1))
+    assert breaks(Import("newsmt.server.files", "newsmt.charsets", lazy=False, line=1)) is None
+    assert breaks(Import("newsmt.pipeline.files", "newsmt.charsets", lazy=False, line=1)) is None
+    assert breaks(Import("newsmt.charsets", "newsmt.v1", lazy=False, line=1))
+    assert breaks(Import("newsmt.charsets", "newsmt.core.errors", lazy=False, line=1))
     engine = Import("newsmt.pipeline.hops", "newsmt.engines.base", lazy=True, line=1)
     assert reaches_around(engine)  # lazy, but executed
     assert reaches_around(Import(engine.source, engine.target, True, 1, types_only=True)) is None

@@ -27,7 +27,7 @@ from newsmt.models.registry import Registry
 from newsmt.server.app import NewsmtServer
 
 from .conftest import ROOT, running_server
-from .support import NEWSMT, wait_for
+from .support import NEWSMT, free_port, wait_for
 
 SECRET = "Zanzibar"  # in every article body: must never reach stderr
 
@@ -234,7 +234,7 @@ def test_bad_input_lines_are_reported_by_number_and_skipped(
         f"{{not json {SECRET}",  # 2
         json.dumps([1, 2]),  # 3
         json.dumps({"title": "t", "body": body}),  # 4
-        json.dumps({**article(5), "id": 5}),  # 5
+        json.dumps({**article(5), "id": 5.5}),  # 5
         json.dumps({**article(6), "body": body, "id": good["id"]}),  # 6: duplicate
         json.dumps({**article(7), "body": 3}),  # 7
         "   ",  # 8: blank, skipped without a report
@@ -251,7 +251,7 @@ def test_bad_input_lines_are_reported_by_number_and_skipped(
         2: "not valid JSON",
         3: "a JSON list, not an object",
         4: 'no "id"',
-        5: '"id" must be a non-empty string',
+        5: '"id" must be a non-empty string or an integer',
         6: f"duplicate id {good['id']!r} (first on line 1)",
         7: '"body" must be a string, not a number',
         9: 'no "body"',
@@ -342,6 +342,7 @@ def test_an_overloaded_server_is_retried_after_the_delay_it_asks_for() -> None:
     assert record == {
         "id": "x1",
         "ok": False,
+        "key": "",
         "status": {"code": "RESOURCE_EXHAUSTED", "message": "busy", "request_id": "r1"},
     }
 
@@ -365,3 +366,157 @@ def test_an_unknown_format_is_a_bad_line() -> None:
     good = json.dumps({"id": "a", "title": "t", "body": "b", "format": "markdown"}).encode()
     parsed = process.parse_line(good, 8)
     assert isinstance(parsed, process.Article) and parsed.format == "markdown"
+
+
+# -- issue 24: bulk runs that tell the truth --------------------------------------------------
+
+
+def test_ids_may_be_integers_and_are_written_back_as_given(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It rejected numeric ids. 1 and "1" are two ids, each written back with its type."""
+    articles = [article(1, id=1), article(2, id="1"), article(3, id=2**70), article(4)]
+    inputs = write_articles(tmp_path / "in.jsonl", articles)
+    out = tmp_path / "out.jsonl"
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru")
+    assert code == 0, err
+    assert sorted(map(repr, (r["id"] for r in results(out)))) == sorted(
+        [repr(1), repr("1"), repr(2**70), repr("a004")]
+    )
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru")  # all done
+    assert code == 0 and "0 processed now" in err and "4 already in" in err
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        pytest.param([b"{not json\n", b'{"id": 1.5, "title": "t", "body": "b"}\n'], id="all-bad"),
+        pytest.param([], id="empty"),
+    ],
+)
+def test_a_run_with_no_article_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[bytes]
+) -> None:
+    """A run where every line was rejected exited 0."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_bytes(b"".join(lines))
+    out = tmp_path / "out.jsonl"
+    code, err = run(capsys, inputs, out, "127.0.0.1:1", "--to", "ru")
+    assert code == 1 and "holds no article to process" in err
+    assert not out.exists()
+
+
+def test_a_rerun_with_other_options_redoes_every_article(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to es after --to ru skipped every article as done and exited 0, with no Spanish."""
+    articles = [article(n) for n in range(3)]
+    inputs = write_articles(tmp_path / "in.jsonl", articles)
+    out = tmp_path / "out.jsonl"
+    address = identity_server[1]
+    assert run(capsys, inputs, out, address, "--to", "ru")[0] == 0
+    code, err = run(capsys, inputs, out, address, "--to", "es")
+    assert code == 0, err
+    assert "3 article(s) in" in err and "3 processed now" in err
+    last = {r["id"]: r for r in results(out)}
+    assert {t["language"] for r in last.values() for t in r["translations"]} == {"es"}
+    # Each option that shapes a result is in the key; the same options again redo nothing.
+    for extra in (
+        ("--to", "es", "--summaries", "en"),
+        ("--to", "es", "--summaries", "en", "--max-sentences", "2"),
+        ("--to", "es", "--summaries", "en", "--max-sentences", "2", "--keep", "Monday"),
+        ("--to", "es", "--summaries", "en", "--max-sentences", "2", "--keep", "Monday", "--long-input", "truncate"),
+    ):  # fmt: skip
+        code, err = run(capsys, inputs, out, address, *extra)
+        assert code == 0 and "3 processed now" in err, (extra, err)
+        code, err = run(capsys, inputs, out, address, *extra)
+        assert code == 0 and "0 processed now" in err, (extra, err)
+    # An article edited under the same id is redone; the others are not.
+    articles[1]["body"] += " Updated."
+    write_articles(inputs, articles)
+    code, err = run(capsys, inputs, out, address, *extra)
+    assert code == 0 and "1 processed now" in err, err
+    assert results(out)[-1]["translations"][0]["body"].endswith("Updated.")
+
+
+def test_a_byte_order_mark_does_not_lose_the_first_line(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_bytes(b"\xef\xbb\xbf" + json.dumps(article(1)).encode() + b"\n")
+    out = tmp_path / "out.jsonl"
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru")
+    assert code == 0, err
+    assert [r["id"] for r in results(out)] == ["a001"] and "bad input" in err
+    assert "0 bad input line(s)" in err
+    utf16 = tmp_path / "in16.jsonl"
+    utf16.write_bytes(json.dumps(article(1)).encode("utf-16"))
+    code, err = run(capsys, utf16, tmp_path / "o16.jsonl", identity_server[1], "--to", "ru")
+    assert code == 2 and "UTF-16" in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"name,score\nann,3\nbob,4\n", id="csv"),
+        pytest.param(b'{"id": "x", "title": "t", "body": "b"}\n', id="an-input-file"),
+        pytest.param(b"some notes without a newline", id="one-line"),
+    ],
+)
+def test_out_must_be_a_results_file_and_is_never_cut_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    """Its last line was deleted as "torn"."""
+    inputs = write_articles(tmp_path / "in.jsonl", [article(1)])
+    out = tmp_path / "notes.txt"
+    out.write_bytes(content)
+    code, err = run(capsys, inputs, out, "127.0.0.1:1", "--to", "ru")
+    assert code == 2 and "is not a results file" in err
+    assert out.read_bytes() == content
+
+
+def test_a_torn_first_line_is_cut_and_redone(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = write_articles(tmp_path / "in.jsonl", [article(1)])
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"id":"a001","ok":tr')  # a crash during the very first write
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru")
+    assert code == 0, err
+    assert "the last line is incomplete" in err and [r["id"] for r in results(out)] == ["a001"]
+
+
+def test_a_server_that_is_down_stops_the_run_and_a_rerun_does_the_articles(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every article was recorded as failed, and a plain rerun then skipped them all."""
+    articles = [article(n) for n in range(20)]
+    inputs = write_articles(tmp_path / "in.jsonl", articles)
+    out = tmp_path / "out.jsonl"
+    down = f"127.0.0.1:{free_port()}"
+    code, err = run(capsys, inputs, out, down, "--to", "ru", "--concurrency", "2")
+    assert code == 1
+    assert "stopped: the server at" in err and "UNAVAILABLE" in err
+    assert "20 article(s) not done" in err and "rerun the same command" in err
+    assert results(out) == []
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru")
+    assert code == 0, err
+    assert "20 processed now" in err and len(results(out)) == 20
+
+
+def test_the_glossary_file_applies_to_every_article(
+    identity_server: tuple[NewsmtServer, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = write_articles(tmp_path / "in.jsonl", [article(1)])
+    terms = tmp_path / "terms.csv"
+    terms.write_text("source,target\ncouncil,совет\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru", "--glossary", str(terms))
+    assert code == 0, err
+    [record] = results(out)
+    [translation] = record["translations"]
+    assert "совет" in translation["body"] and translation["applied_terms"] == ["council"]
+    terms.write_text("council\tсовет\textra\n", encoding="utf-8")
+    terms.rename(bad := tmp_path / "terms.tsv")
+    code, err = run(capsys, inputs, out, identity_server[1], "--to", "ru", "--glossary", str(bad))
+    assert code == 2 and f"{bad}:1: 3 columns" in err

@@ -454,7 +454,7 @@ def test_the_cli_prints_units_as_they_come(
     page.write_text(DOCUMENTS["html"][0], encoding="utf-8")
     args = ["translate", "--address", identity_server[1], "--to", "ru", "--from", "en"]
     assert main([*args, "--stream", str(page)]) == 0
-    assert capsys.readouterr().out == DOCUMENTS["html"][0] + "\n"
+    assert capsys.readouterr().out == DOCUMENTS["html"][0]  # exactly: nothing added
     assert main([*args, "--stream", "--format", "jsonl", str(page)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     units, final = lines[:-1], lines[-1]

@@ -8,6 +8,7 @@ server.wait_until_ready(timeout=60)
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -113,8 +114,32 @@ def plan_threads(settings: Settings, cpus: int | None = None) -> Threads:
     return Threads(intra, inter, workers)
 
 
+def check_port_free(host: str, port: int, flag: str) -> None:
+    """SettingsError naming `flag` when something already listens on host:port (0: any port
+    will do). Checked before gRPC binds, whose own failure also logs a C-core error line."""
+    if port <= 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # an unresolvable host: the bind reports it
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise SettingsError(
+                    f"{flag} {port}: cannot listen on {_listen_address(host, port)} "
+                    f"({exc.strerror or exc}); pick another {flag}"
+                ) from None
+
+
 class NewsmtServer:
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        check_port_free(settings.host, settings.port, "--port")
+        if settings.metrics_port != settings.port:
+            check_port_free(settings.host, settings.metrics_port, "--metrics-port")
         self.settings = settings
         self.registry = registry or Registry.load(settings.registry)
         self.threads = plan_threads(settings)
@@ -242,15 +267,23 @@ class NewsmtServer:
         """Bind the gRPC port (TLS when configured); the port bound."""
         settings = self.settings
         address = _listen_address(settings.host, settings.port)
+        credentials = None
         if settings.tls_cert is not None and settings.tls_key is not None:
             credentials = server_credentials(
                 settings.tls_cert, settings.tls_key, settings.tls_client_ca
             )
-            port: int = self.grpc_server.add_secure_port(address, credentials)
-        else:
-            port = self.grpc_server.add_insecure_port(address)
+        try:
+            if credentials is not None:
+                port: int = self.grpc_server.add_secure_port(address, credentials)
+            else:
+                port = self.grpc_server.add_insecure_port(address)
+        except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+            port = 0
         if port == 0:
-            raise SettingsError(f"cannot listen on {address}: address in use or not allowed")
+            raise SettingsError(
+                f"--port {settings.port}: cannot listen on {address} (in use, or not allowed); "
+                "pick another --port"
+            )
         return port
 
     def _interceptors(self) -> list[grpc.ServerInterceptor]:
@@ -276,9 +309,17 @@ class NewsmtServer:
                 self.http.port,
             )
         if self.settings.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(
-                self.settings.host.strip("[]"), self.settings.metrics_port
-            )
+            try:
+                self.metrics_port = self.metrics.serve(
+                    self.settings.host.strip("[]"), self.settings.metrics_port
+                )
+            except OSError as exc:
+                self.grpc_server.stop(None)
+                raise SettingsError(
+                    f"--metrics-port {self.settings.metrics_port}: cannot listen on "
+                    f"{_listen_address(self.settings.host, self.settings.metrics_port)} "
+                    f"({exc.strerror or exc}); pick another --metrics-port, or -1 for none"
+                ) from None
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         log.info(
             "listening on %s:%d; loading models (per model: %d engine call(s) at once, %d "

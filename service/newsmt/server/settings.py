@@ -3,6 +3,7 @@ into one typed object that is passed down. Nothing reads the environment at impo
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -324,7 +325,10 @@ def _coerce(name: str, raw: Any, hint: Any, where: str) -> Any:
         if hint is int:
             return int(raw)
         if hint is float:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):  # inf overflowed deadlines and graces: a traceback
+                raise ValueError(text)
+            return value
         if hint is Path or hint == (Path | None):
             return Path(text) if text else None
         return text

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from newsmt.cli._options import non_negative_int, positive_int
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 PAIRS = ("en-ru", "ru-en", "en-es", "es-en")
@@ -45,7 +46,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--engines", default=DEFAULT_ENGINES, help=f"comma-separated (default: {DEFAULT_ENGINES})"
     )
-    parser.add_argument("--limit", type=int, default=None, help="score the first N lines/articles")
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, help="score the first N lines/articles"
+    )
     parser.add_argument(
         "--comet",
         action="store_true",
@@ -75,9 +78,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("eval"), help="default: eval/")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="engine threads (0: usable CPUs)")
     parser.add_argument(
-        "--bootstrap-samples", type=int, default=1000, help="paired-bootstrap resamples"
+        "--threads", type=non_negative_int, default=0, help="engine threads (0: usable CPUs)"
+    )
+    parser.add_argument(
+        "--bootstrap-samples", type=positive_int, default=1000, help="paired-bootstrap resamples"
     )
     parser.set_defaults(run=run_eval)
 
@@ -101,8 +106,6 @@ def run_eval(args: argparse.Namespace) -> int:
         return _usage("--src and --ref go together")
     if args.src is not None and (len(pairs) != 1 or args.test_set is not None):
         return _usage("--src/--ref need exactly one --pair, and no --test-set")
-    if args.limit is not None and args.limit < 1:
-        return _usage("--limit must be >= 1")
     if args.articles is not None and not args.summarizer:
         return _usage("--articles goes with --summarizer")
     if args.comet and importlib.util.find_spec("comet") is None:

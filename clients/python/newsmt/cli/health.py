@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from newsmt.cli._options import add_address, seconds
 from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK
 
@@ -18,13 +19,15 @@ def register(commands: Any) -> None:
         "the Dockerfile's HEALTHCHECK.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--address", default="127.0.0.1:50051", help="server host:port")
+    add_address(parser, "server host:port")
     parser.add_argument(
         "--service",
         default="",
         help='service name, e.g. newsmt.v1.TranslationService; "" is the whole server',
     )
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer")
+    parser.add_argument(
+        "--timeout", type=seconds, default=3.0, help="seconds to wait for an answer"
+    )
     add_tls_flags(parser)
     parser.set_defaults(run=run)
 

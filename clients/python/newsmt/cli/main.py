@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
-from newsmt.cli.exitcodes import EXIT_INTERRUPTED
+from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_INTERRUPTED
 
 DESCRIPTION = """\
 newsmt translates news (English <-> Russian, English <-> Spanish, Russian <-> Spanish through
@@ -58,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout was closed early (`newsmt translate ... | head`): stop quietly, and keep the
+        # interpreter from failing again when it flushes stdout on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 def _version() -> str:

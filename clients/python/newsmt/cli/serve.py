@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsmt.cli._options import finite_float
 from newsmt.cli.exitcodes import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -41,7 +43,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     )
     for name, hint, default, text in Settings.fields_help():
         flag = "--" + name.replace("_", "-")
-        kind = {int: int, float: float}.get(hint, str)
+        kinds: dict[Any, Callable[[str], Any]] = {int: int, float: finite_float}
+        kind = kinds.get(hint, str)  # ranges: Settings.validate
         parser.add_argument(
             flag,
             dest=name,
@@ -91,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
+    try:
+        server.start()
+    except SettingsError as exc:  # the metrics port is taken
+        print(f"newsmt serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     log.info("newsmt serving on %s:%d", settings.host, port)
     stop.wait()
     server.stop()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsmt.cli._options import seconds
 from newsmt.cli._seeds import SeedArticle, find_articles, read_article
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
@@ -26,6 +27,9 @@ DEMO_BANNER = """\
 !! DEMO MODELS: {names} have RANDOM WEIGHTS.
 !! Their output is meaningless text: this run checks the service end to end, not translation
 !! quality. For real translations: `newsmt models pull` (needs access to huggingface.co)."""
+IDENTITY_BANNER = """\
+!! IDENTITY ENGINE: {names} return their input unchanged: this run checks the service end to
+!! end, not translation."""
 
 
 def register(commands: Any) -> None:
@@ -59,7 +63,7 @@ def register(commands: Any) -> None:
         default="full",
         help="size of demo models built when none are installed (full: the real models' shapes)",
     )
-    parser.add_argument("--timeout", type=float, default=600.0, help="deadline per call, seconds")
+    parser.add_argument("--timeout", type=seconds, default=600.0, help="deadline per call, seconds")
     parser.add_argument("--json", action="store_true", help="print one JSON report instead of text")
     parser.set_defaults(run=run)
 
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _target(args, out) as address:
-            reports, demo_models = _run_articles(address, paths, args.timeout, out)
+            reports, demo_models, identity_models = _run_articles(address, paths, args.timeout, out)
     except _SetupError as exc:
         print(f"newsmt smoke: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -110,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
     stages = [s for r in reports for s in r.stages]
     failed = [s for s in stages if not s.ok]
     if args.json:
-        print(json.dumps(_as_json(reports, demo_models, total), indent=2, ensure_ascii=False))
+        report = _as_json(reports, demo_models, total)
+        report["identity_models"] = identity_models
+        print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         out.line()
         verdict = "PASSED" if not failed else "FAILED"
@@ -120,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if demo_models:
             out.line("(demo models: the texts above are meaningless)")
+        if identity_models:
+            out.line("(identity engine: the texts above are their inputs)")
     return EXIT_OK if not failed else EXIT_FAILED
 
 
@@ -195,7 +203,9 @@ def _target(args: argparse.Namespace, out: _Printer) -> Iterator[str]:
 
 def _run_articles(
     address: str, paths: list[Path], timeout: float, out: _Printer
-) -> tuple[list[ArticleReport], list[str]]:
+) -> tuple[list[ArticleReport], list[str], list[str]]:
+    """Every seed article through the service: the reports, the demo models (random weights)
+    and the models on the identity engine."""
     from newsmt.client import Client, NewsmtError
 
     with Client(address, timeout=timeout) as client:
@@ -207,12 +217,17 @@ def _run_articles(
         out.line()
         out.line("Models:")
         for m in models:
-            flag = "DEMO (random weights)" if m.demo else ("real" if m.loaded else "")
+            flag = _label(m)
             out.line(f"  {m.name:<22} {m.state:<8} {m.engine:<13} {flag}")
-        demo = [m.name for m in models if m.demo]
+        engines = {m.name: m.engine for m in models}
+        identity = [m.name for m in models if m.engine == "identity"]
+        demo = [m.name for m in models if m.demo and m.engine != "identity"]
         if demo:
             out.line()
             out.line(DEMO_BANNER.format(names=", ".join(demo)))
+        if identity:
+            out.line()
+            out.line(IDENTITY_BANNER.format(names=", ".join(identity)))
         reports = []
         for n, path in enumerate(paths, start=1):
             article = read_article(path)
@@ -221,7 +236,7 @@ def _run_articles(
             report = _run_article(client, path, article, timeout)
             for stage in report.stages:
                 mark = "OK  " if stage.ok else "FAIL"
-                tag = " [demo]" if stage.demo else ""
+                tag = _tag(stage, engines)
                 models_used = " > ".join(stage.models)
                 out.line(
                     f"  {mark} {stage.name:<16} {_secs(stage.seconds)}  {stage.detail}"
@@ -233,7 +248,25 @@ def _run_articles(
                 f"{report.seconds:.1f} s in all"
             )
             reports.append(report)
-    return reports, demo
+    return reports, demo, identity
+
+
+def _label(model: Any) -> str:
+    """What a model is, in the models table: the identity engine says so (it has no
+    weights, random or real)."""
+    if model.engine == "identity":
+        return "IDENTITY (output = input)"
+    if model.demo:
+        return "DEMO (random weights)"
+    return "real" if model.loaded else ""
+
+
+def _tag(stage: Any, engines: dict[str, str]) -> str:
+    if not stage.demo:
+        return ""
+    if stage.models and all(engines.get(m) == "identity" for m in stage.models):
+        return " [identity]"
+    return " [demo]"
 
 
 def _run_article(client: Any, path: Path, article: SeedArticle, timeout: float) -> ArticleReport:

@@ -1,34 +1,68 @@
-"""`newsmt translate` and `newsmt summarize`: files, folders or stdin through a running server."""
+"""`newsmt translate` and `newsmt summarize`: files, folders or stdin through a running server.
+
+Inputs are read in any encoding (`newsmt.charsets`); one that cannot be read or decoded is
+reported with its name and skipped, and the rest are done (`newsmt.cli._inputs`).
+
+Where a translation goes (text format):
+- `--out-dir DIR`: one file per input, `page.html` -> `DIR/page.ru.html`, in the input's
+  encoding where the translation fits (`newsmt.charsets.encode`).
+- One input, no --out-dir: stdout carries exactly that file's bytes, nothing added, so
+  `newsmt translate --to ru page.html > page.ru.html` is the same file --out-dir writes.
+- Several inputs, no --out-dir: stdout carries each translation in turn, as UTF-8 text, each
+  ending with a newline (one is added where it does not end with one); use --out-dir for
+  files, or --format jsonl for one JSON object per input.
+- `--stream` prints the units as they arrive, as UTF-8 text, nothing added after the last.
+A summary is a line of text: it is printed with a newline, or written as
+`DIR/page.summary.en.txt` (UTF-8).
+
+Exit codes: 0 every input done; 1 some input failed (a server error, a file that could not be
+read or decoded, a folder with no documents); 2 bad usage (a path that does not exist, a bad
+--glossary, two inputs that would write the same --out-dir file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsmt import charsets
+from newsmt.cli._glossary import GlossaryError, read_glossary
+from newsmt.cli._inputs import (
+    Input,
+    collisions,
+    find_inputs,
+    markup_of,
+    output_path,
+    read_input,
+    write_file,
+    write_stdout,
+)
+from newsmt.cli._options import add_address, positive_int, seconds
 from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-_INPUTS_HELP = "files, or folders of .txt, .html, .htm and .md files; '-' or nothing reads stdin"
-#: Markup by file extension; anything else (stdin included) is plain unless --markup says.
-_MARKUP_BY_SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
-_FOLDER_SUFFIXES = {".txt", *_MARKUP_BY_SUFFIX}
+_INPUTS_HELP = (
+    "files, or folders of .txt, .html, .htm, .md and .markdown files; '-' or nothing reads stdin"
+)
+DEMO_LABEL = "[demo model: random weights, meaningless output]"
+IDENTITY_LABEL = "[identity engine: the output is the input, not a translation]"
 
 
 def register(commands: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help=_INPUTS_HELP)
-    common.add_argument(
-        "--address", default="127.0.0.1:50051", help="server host:port (several: comma-separated)"
-    )
+    add_address(common)
     common.add_argument(
         "--from", dest="source", default="", help="source language (default: detect)"
     )
-    common.add_argument("--timeout", type=float, default=120.0, help="deadline per input, seconds")
+    common.add_argument("--timeout", type=seconds, default=120.0, help="deadline per input, s")
     common.add_argument(
         "--format",
         choices=("text", "jsonl"),
@@ -43,6 +77,21 @@ def register(commands: Any) -> None:
         help="how the input is written (default: by extension: .html/.htm html, .md markdown, "
         "else plain); markup is kept exactly and never translated",
     )
+    common.add_argument(
+        "--encoding",
+        type=_encoding,
+        default=None,
+        help="the inputs' encoding (default: a byte-order mark, an HTML page's <meta charset>, "
+        "UTF-8, else detected); the output keeps it where the translation fits",
+    )
+    common.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write one file per input into DIR (page.html -> DIR/page.ru.html; folders keep "
+        "their layout) instead of printing",
+    )
     add_tls_flags(common)
 
     translate = commands.add_parser(
@@ -50,7 +99,11 @@ def register(commands: Any) -> None:
         parents=[common],
         help="translate files or stdin",
         description="Translate each input with a running newsmt server (see `newsmt serve`). "
-        "Paragraphs and line breaks are kept. Exit 1 if any input failed.",
+        "Paragraphs, line breaks and markup are kept. With one input, stdout is exactly the "
+        "translated file (same encoding where it fits, nothing added); with several, their "
+        "translations in turn as UTF-8 text, each ending with a newline: use --out-dir for one "
+        "file per input. Inputs that cannot be read or decoded are reported and skipped. "
+        "Exit 1 if any input failed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     translate.add_argument(
@@ -60,8 +113,9 @@ def register(commands: Any) -> None:
         "--glossary",
         type=Path,
         default=None,
-        help="TSV file, one term a line: source<TAB>target; an empty target keeps the term as "
-        "written; blank lines and lines starting with # are skipped",
+        help="terms file: TSV (source<TAB>target) or, named .csv, CSV (source,target); a "
+        "source alone is kept as written; an optional header line 'source, target'; # "
+        "comments; at most 1000 terms of at most 200 characters (the server's limits)",
     )
     translate.add_argument(
         "--keep",
@@ -73,8 +127,8 @@ def register(commands: Any) -> None:
     translate.add_argument(
         "--stream",
         action="store_true",
-        help="print each sentence (with the markup before it) as soon as it is translated; "
-        "with --format jsonl, one object per unit, then the input's usual object",
+        help="print each sentence (with the markup before it) as soon as it is translated, as "
+        "UTF-8 text; with --format jsonl, one object per unit, then the input's usual object",
     )
     translate.set_defaults(run=run_translate)
 
@@ -83,16 +137,19 @@ def register(commands: Any) -> None:
         parents=[common],
         help="summarize files or stdin",
         description="Summarize each input with a running newsmt server. The summary may be in "
-        "another language than the input (--to). Exit 1 if any input failed.",
+        "another language than the input (--to). Each summary is printed as a line of text, or "
+        "written as DIR/NAME.summary.LANG.txt with --out-dir. Exit 1 if any input failed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     summarize.add_argument(
         "--to", dest="target", default="", help="summary language (default: the input's)"
     )
     length = summarize.add_mutually_exclusive_group()
-    length.add_argument("--max-tokens", type=int, default=None, help="summary length cap in tokens")
     length.add_argument(
-        "--max-sentences", type=int, default=None, help="summary length cap in sentences"
+        "--max-tokens", type=positive_int, default=None, help="summary length cap in tokens"
+    )
+    length.add_argument(
+        "--max-sentences", type=positive_int, default=None, help="summary length cap in sentences"
     )
     summarize.add_argument(
         "--long-input",
@@ -104,44 +161,153 @@ def register(commands: Any) -> None:
     summarize.set_defaults(run=run_summarize)
 
 
-def _inputs(paths: list[Path]) -> Iterator[tuple[str, str]]:
-    """(name, text) per input, in order."""
-    if not paths or paths == [Path("-")]:
-        yield "<stdin>", sys.stdin.read()
-        return
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.suffix.lower() in _FOLDER_SUFFIXES and file.is_file():
-                    yield str(file), file.read_text(encoding="utf-8")
-        else:
-            yield str(path), path.read_text(encoding="utf-8")
+def _encoding(label: str) -> str:
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding: {label!r}") from None
 
 
-def markup_of(name: str, override: str | None) -> str:
-    """The input's format: --markup if given, else by the file's extension."""
-    if override:
-        return override
-    return _MARKUP_BY_SUFFIX.get(Path(name).suffix.lower(), "plain")
+# -- one run -------------------------------------------------------------------------------------
 
 
-def read_glossary(path: Path | None, keep: list[str]) -> dict[str, str]:
-    """--glossary (TSV: source, tab, target; empty target = keep) and --keep terms."""
-    terms: dict[str, str] = {}
-    if path is not None:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
+@dataclass
+class Done:
+    """What `work` made of one input: its JSON record (with "text"), and how to write it."""
+
+    record: dict[str, Any]
+    #: The output file's name under --out-dir.
+    out_name: Callable[[Path], Path]
+    #: A translated document (written back in the input's encoding, nothing added), rather
+    #: than a summary (a line of UTF-8 text).
+    document: bool = True
+    #: Already printed on stdout as it arrived (--stream).
+    streamed: bool = False
+
+
+@dataclass
+class _Run:
+    """The state of one `translate` or `summarize` run."""
+
+    args: argparse.Namespace
+    several: bool
+    failed: int = 0
+    labels: set[str] = field(default_factory=set)
+    engines: dict[str, str] | None = None
+
+    def say(self, message: str) -> None:
+        print(f"newsmt {self.args.command}: {message}", file=sys.stderr, flush=True)
+
+    def fail(self, name: str, message: str) -> None:
+        self.failed += 1
+        self.say(f"{name}: {message}")
+        if self.args.format == "jsonl":
+            print(json.dumps({"input": name, "ok": False, "error": message}, ensure_ascii=False))
+
+    def label(self, client: Any, models: list[str], demo: bool) -> None:
+        """Say once per run that the output came from demo weights or the identity engine."""
+        if not demo or self.args.format != "text":
+            return
+        if self.engines is None:
+            try:
+                self.engines = {m.name: m.engine for m in client.list_models()}
+            except Exception:  # the label is a courtesy: never fail a run over it
+                self.engines = {}
+        identity = bool(models) and all(self.engines.get(m) == "identity" for m in models)
+        label = IDENTITY_LABEL if identity else DEMO_LABEL
+        if label not in self.labels:
+            self.labels.add(label)
+            print(label, file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, work: Callable[[Any, _Run, str, str, Input], Done]) -> int:
+    from newsmt.client import Client, NewsmtError
+
+    try:
+        inputs, problems = find_inputs(args.inputs, args.markup)
+    except OSError as exc:
+        print(f"newsmt {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.out_dir is not None and (clashes := collisions(inputs)):
+        for clash in clashes:
+            print(f"newsmt {args.command}: --out-dir: {clash}", file=sys.stderr)
+        return EXIT_USAGE
+    run = _Run(args, several=len(inputs) > 1)
+    for name, problem in problems:
+        run.fail(name, problem)
+    if not inputs:
+        run.say("no input to work on")
+        return EXIT_FAILED
+    with Client(
+        args.address, timeout=args.timeout, token=args.token, credentials=tls_from(args)
+    ) as client:
+        for item in _progress(inputs):
+            markup = markup_of(item.name, args.markup)
+            skipped = "; skipped" if item.path is not None else ""
+            try:
+                decoded = read_input(item, markup, args.encoding)
+            except OSError as exc:
+                run.fail(item.name, f"cannot be read ({exc.strerror or exc}){skipped}")
                 continue
-            source, _, target = line.partition("\t")  # no tab: keep the term
-            if not source.strip():
-                raise ValueError(f"{path}:{number}: empty source term")
-            terms[source.strip()] = target.strip()
-    for term in keep:
-        terms[term] = ""
-    return terms
+            except charsets.UndecodableError as exc:
+                run.fail(item.name, f"cannot be decoded: {exc}{skipped}")
+                continue
+            if decoded.note:
+                run.say(f"{item.name}: {decoded.note}")
+            try:
+                done = work(client, run, decoded.text, markup, item)
+            except NewsmtError as exc:
+                run.fail(item.name, str(exc))
+                continue
+            _emit(run, item, decoded, markup, done)
+    return EXIT_OK if not run.failed else EXIT_FAILED
 
 
-def _progress(items: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+def _emit(run: _Run, item: Input, decoded: charsets.Decoded, markup: str, done: Done) -> None:
+    """Write one result where the options say (see the module's docstring)."""
+    args, record = run.args, done.record
+    text: str = record["text"]
+    if done.document:
+        encoded = charsets.encode(text, decoded, html=markup == "html")
+        data = encoded.data
+        if encoded.note:
+            run.say(f"{item.name}: {encoded.note}")
+        elif encoded.references:
+            run.say(
+                f"{item.name}: {encoded.references} character(s) that {encoded.encoding} cannot "
+                "hold written as numeric character references"
+            )
+        record["encoding"] = decoded.encoding
+    else:
+        data = text.encode("utf-8")
+    if args.out_dir is not None:
+        path = done.out_name(args.out_dir)
+        try:
+            write_file(path, data if done.document else data + b"\n")
+        except OSError as exc:
+            run.fail(item.name, f"cannot write {path} ({exc.strerror or exc})")
+            return
+        record["output"] = str(path)
+        if args.format == "text":
+            run.say(f"{item.name} -> {path}")
+    if args.format == "jsonl":
+        print(
+            json.dumps({"input": item.name, "ok": True, **record}, ensure_ascii=False), flush=True
+        )
+    elif args.out_dir is not None:
+        return
+    elif done.document and not run.several:
+        if not done.streamed:
+            write_stdout(data)
+    elif done.streamed:
+        if run.several and not text.endswith("\n"):
+            write_stdout(b"\n")
+    else:
+        utf8 = text.encode("utf-8")
+        write_stdout(utf8 if utf8.endswith(b"\n") else utf8 + b"\n")
+
+
+def _progress(items: list[Input]) -> Iterator[Input]:
     if len(items) > 1 and sys.stderr.isatty():
         from tqdm import tqdm
 
@@ -150,74 +316,41 @@ def _progress(items: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
         yield from items
 
 
-def _run(args: argparse.Namespace, work: Any) -> int:
-    from newsmt.client import Client, NewsmtError
-
-    try:
-        items = list(_inputs(args.inputs))
-    except OSError as exc:
-        print(f"newsmt {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    failed = 0
-    with Client(
-        args.address, timeout=args.timeout, token=args.token, credentials=tls_from(args)
-    ) as client:
-        for name, text in _progress(items):
-            try:
-                record = work(client, text, markup_of(name, args.markup), name)
-                streamed = getattr(args, "stream", False)
-            except NewsmtError as exc:
-                failed += 1
-                print(f"newsmt {args.command}: {name}: {exc}", file=sys.stderr)
-                if args.format == "jsonl":
-                    print(
-                        json.dumps(
-                            {"input": name, "ok": False, "error": str(exc)}, ensure_ascii=False
-                        )
-                    )
-                continue
-            if args.format == "jsonl":
-                print(
-                    json.dumps({"input": name, "ok": True, **record}, ensure_ascii=False),
-                    flush=True,
-                )
-            else:
-                if record.get("demo"):
-                    print("[demo model: meaningless output]", file=sys.stderr)
-                if not streamed:
-                    print(record["text"], flush=True)
-    return EXIT_OK if not failed else EXIT_FAILED
+# -- translate -----------------------------------------------------------------------------------
 
 
 def run_translate(args: argparse.Namespace) -> int:
+    def warn(message: str) -> None:
+        print(f"newsmt translate: --glossary: {message}", file=sys.stderr)
+
     try:
-        glossary = read_glossary(args.glossary, args.keep)
-    except (OSError, ValueError) as exc:
+        glossary = read_glossary(args.glossary, args.keep, warn)
+    except (OSError, GlossaryError) as exc:
         print(f"newsmt translate: --glossary: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    target = args.target.strip().lower()
 
-    def work(client: Any, text: str, markup: str, name: str = "") -> dict[str, Any]:
+    def work(client: Any, run: _Run, text: str, markup: str, item: Input) -> Done:
         if args.stream:
-            result, streamed = _stream(client, args, text, markup, glossary, name)
+            result, streamed = _stream(client, args, text, markup, glossary, item.name)
         else:
             [result] = client.translate(
                 [text], target=args.target, source=args.source, format=markup, glossary=glossary
             )
             streamed = None
         q = result.quality
+        run.label(client, list(result.route.models), result.route.demo)
         if args.format == "text":
             if result.missed_terms:
-                print(
-                    f"glossary terms not applied: {', '.join(result.missed_terms)}",
-                    file=sys.stderr,
+                run.say(
+                    f"{item.name}: glossary terms not applied: {', '.join(result.missed_terms)}"
                 )
             if q.flagged_sentences:
-                print(
-                    f"quality: {q.flagged_sentences} of {q.sentences} sentence(s) flagged: "
-                    f"{', '.join(q.flags)}; check them before publishing",
-                    file=sys.stderr,
+                run.say(
+                    f"{item.name}: quality: {q.flagged_sentences} of {q.sentences} sentence(s) "
+                    f"flagged: {', '.join(q.flags)}; check them before publishing"
                 )
-        return {
+        record = {
             "text": result.text if streamed is None else streamed,
             "format": markup,
             "source_language": result.detected_language.language,
@@ -231,6 +364,11 @@ def run_translate(args: argparse.Namespace) -> int:
             "quality": dataclasses.asdict(q),
             **({"cached_units": result.cached_units, "units": result.units} if streamed else {}),
         }
+        return Done(
+            record,
+            lambda out_dir: output_path(out_dir, item, target),
+            streamed=streamed is not None and args.format == "text",
+        )
 
     return _run(args, work)
 
@@ -265,18 +403,19 @@ def _stream(
                 }
                 print(json.dumps(unit, ensure_ascii=False), flush=True)
             else:
-                print(event.text, end="", flush=True)
+                write_stdout(event.text.encode("utf-8"))
         elif isinstance(event, SegmentDone):
             result = event.translation
-    if args.format == "text":
-        print(flush=True)
     if result is None:  # pragma: no cover - the server always sends SegmentDone
         raise RuntimeError("the stream ended without its SegmentDone")
     return result, "".join(parts)
 
 
+# -- summarize -----------------------------------------------------------------------------------
+
+
 def run_summarize(args: argparse.Namespace) -> int:
-    def work(client: Any, text: str, markup: str, name: str = "") -> dict[str, Any]:
+    def work(client: Any, run: _Run, text: str, markup: str, item: Input) -> Done:
         result = client.summarize(
             text,
             target=args.target,
@@ -286,8 +425,9 @@ def run_summarize(args: argparse.Namespace) -> int:
             long_input=args.long_input,
             format=markup,
         )
+        run.label(client, list(result.route.models), result.route.demo)
         h = result.input_handling
-        return {
+        record = {
             "text": result.text,
             "language": result.language,
             "source_language": result.detected_language.language,
@@ -302,5 +442,10 @@ def run_summarize(args: argparse.Namespace) -> int:
             "demo": result.route.demo,
             "faithfulness": dataclasses.asdict(result.faithfulness),
         }
+        return Done(
+            record,
+            lambda out_dir: output_path(out_dir, item, f"summary.{result.language}", ".txt"),
+            document=False,
+        )
 
     return _run(args, work)
