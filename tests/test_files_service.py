@@ -198,3 +198,40 @@ def test_the_client_translates_a_file_by_path_or_bytes(
             return await client.translate_document(path, target="ru", source="en")
 
     assert asyncio.run(call()).content == done.content
+
+
+PAGES = Path(__file__).parent / "data" / "pages"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "libxml2-tutorial-index.html",  # ISO-8859-1, declared
+        "apache-ko-programs-htpasswd.html",  # EUC-KR, declared (Korean: source given)
+        "apache-ru-getting-started.html",  # UTF-8, Russian
+        "sqlite-cli.html",  # 93 KB, 40,000+ characters of text
+    ],
+)
+def test_real_pages_as_files_come_back_byte_for_byte(
+    stub: translation_pb2_grpc.TranslationServiceStub, name: str
+) -> None:
+    data = (PAGES / name).read_bytes()
+    source = "ru" if name.startswith("apache-ru") else "en"
+    out = translate(stub, data, name, source_language_code=source, target="es")
+    assert out.content == data
+    assert out.mime_type == "text/html" and out.file_name.endswith(".es.html")
+
+
+def test_text_files_keep_their_encoding_and_name_their_lines(
+    stub: translation_pb2_grpc.TranslationServiceStub,
+) -> None:
+    text = "The council met on Tuesday.\n\nIt approved the budget.\n"
+    for data in (text.encode("utf-16"), b"\xef\xbb\xbf" + text.encode(), text.encode("cp1252")):
+        out = translate(stub, data, "notes.txt", source_language_code="en")
+        assert out.content == data and out.units == 2
+    markdown = b"# Budget\n\nThe **council** met on Tuesday.\n"
+    out = translate(stub, markdown, "story.md", source_language_code="en")
+    assert out.content == markdown and out.file_name == "story.ru.md"
+    with pytest.raises(grpc.RpcError) as refused:
+        translate(stub, b"\x00\x01\x02binary", "blob.txt", source_language_code="en")
+    assert "not text" in refused.value.details()  # type: ignore[attr-defined]

@@ -181,7 +181,13 @@ def test_kind_from_mime_then_extension_then_content() -> None:
     assert resolve(srt, "", "").kind == "srt"
     assert resolve(b"\xef\xbb\xbfWEBVTT\n\n", "", "").kind == "vtt"
     assert resolve(XLF12, "", "").kind == "xliff"
-    assert {k.kind for k in SUPPORTED} == {"docx", "pptx", "xlsx", "srt", "vtt", "xliff"}
+    assert resolve(b"<!DOCTYPE html><html><body><p>Hi.</p>", "", "").kind == "html"
+    assert resolve(b"Plain words.", "text/plain", "").kind == "txt"
+    assert resolve(b"# Title", "", "notes.md").kind == "markdown"
+    assert {k.kind for k in SUPPORTED} == {
+        *("docx", "pptx", "xlsx", "srt", "vtt", "xliff"),
+        *("txt", "html", "markdown"),
+    }
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ class TranslatedFile:
     cached_units: int
     #: (location, flags) of every flagged place, in file order.
     flagged: tuple[tuple[str, frozenset[Flag]], ...]
-    #: Characters of text that reached the models.
+    #: Characters of the file's text (what a reader reads: what DeepL bills).
     characters: int
 
 
@@ -123,9 +123,7 @@ def _written(
             1 for state in states if state is not None for w in state.works.values() if w.cached
         ),
         flagged=_flagged(doc, flags, written.flags_by_location),
-        characters=sum(
-            model_chars(part) for part, item in zip(doc.parts, prepared, strict=True) if item.todo
-        ),
+        characters=len(doc.plain_text()),
     )
 
 

@@ -1,9 +1,11 @@
 """The documents `newsmt translate` and `summarize` read, and where their results go.
 
-Inputs: files, folders (every .txt, .html, .htm, .md and .markdown file under them, sorted),
-or stdin. Each is read as bytes and decoded by `newsmt.charsets` (any encoding), one at a
-time, so that a file that cannot be read or decoded is reported and skipped while the rest
-are done. A folder with no such files is reported too.
+Inputs: files, folders (every document under them, sorted: .txt, .html, .htm, .md and
+.markdown text, and for `translate` the files TranslateDocument takes, .docx, .pptx, .xlsx,
+.srt, .vtt, .xlf and .xliff), or stdin. Text is read as bytes and decoded by `newsmt.charsets`
+(any encoding), one at a time, so that a file that cannot be read or decoded is reported and
+skipped while the rest are done; the other files go to the server as they are. A folder with
+no such files is reported too.
 
 --out-dir DIR: one file per input, at the input's path relative to the folder it was found in
 (a file given by name: its name), with the language before the extension: `page.html` ->
@@ -22,6 +24,8 @@ from newsmt import charsets
 #: Markup by file extension; anything else (stdin included) is plain unless --markup says.
 MARKUP_BY_SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown"}
 FOLDER_SUFFIXES = (".txt", *MARKUP_BY_SUFFIX)
+#: Files `translate` sends whole to TranslateDocument, which writes them back in their format.
+FILE_SUFFIXES = (".docx", ".pptx", ".xlsx", ".srt", ".vtt", ".xlf", ".xliff")
 #: The extension of stdin's output under --out-dir, by markup.
 _SUFFIX_BY_MARKUP = {"plain": ".txt", "html": ".html", "markdown": ".md"}
 
@@ -35,10 +39,13 @@ class Input:
     relative: Path  # its place under --out-dir
 
 
-def find_inputs(paths: list[Path], markup: str | None) -> tuple[list[Input], list[tuple[str, str]]]:
+def find_inputs(
+    paths: list[Path], markup: str | None, *, files: bool = False
+) -> tuple[list[Input], list[tuple[str, str]]]:
     """The inputs `paths` name, in order, and the problems found, (name, what): a folder with
-    no documents.
+    no documents. `files`: folders give the TranslateDocument files too (`is_file`).
     No paths, or "-": stdin. FileNotFoundError for a path that does not exist."""
+    suffixes = (*FOLDER_SUFFIXES, *FILE_SUFFIXES) if files else FOLDER_SUFFIXES
     if not paths or paths == [Path("-")]:
         stdin = Path("stdin" + _SUFFIX_BY_MARKUP[markup or "plain"])
         return [Input("<stdin>", None, stdin)], []
@@ -49,16 +56,21 @@ def find_inputs(paths: list[Path], markup: str | None) -> tuple[list[Input], lis
             found = [
                 Input(str(file), file, file.relative_to(path))
                 for file in sorted(path.rglob("*"))
-                if file.suffix.lower() in FOLDER_SUFFIXES and file.is_file()
+                if file.suffix.lower() in suffixes and file.is_file()
             ]
             if not found:
-                problems.append((str(path), f"no {', '.join(FOLDER_SUFFIXES)} files in it"))
+                problems.append((str(path), f"no {', '.join(suffixes)} files in it"))
             inputs += found
         elif path.exists():
             inputs.append(Input(str(path), path, Path(path.name)))
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     return inputs, problems
+
+
+def is_file(item: Input) -> bool:
+    """Whether the input is a file TranslateDocument translates whole (by its extension)."""
+    return item.path is not None and item.path.suffix.lower() in FILE_SUFFIXES
 
 
 def markup_of(name: str, override: str | None) -> str:

@@ -15,6 +15,11 @@ Where a translation goes (text format):
 A summary is a line of text: it is printed with a newline, or written as
 `DIR/page.summary.en.txt` (UTF-8).
 
+Files (`translate` only): .docx, .pptx, .xlsx, .srt, .vtt, .xlf and .xliff inputs go to the
+server whole (TranslateDocument) and come back in their format, written beside the input as
+`report.ru.docx` (or under --out-dir); where the server flagged sentences, stderr names their
+places ("paragraph 12", "cue 3") and why.
+
 Exit codes: 0 every input done; 1 some input failed (a server error, a file that could not be
 read or decoded, a folder with no documents); 2 bad usage (a path that does not exist, a bad
 --glossary, two inputs that would write the same --out-dir file).
@@ -38,6 +43,7 @@ from newsmt.cli._inputs import (
     Input,
     collisions,
     find_inputs,
+    is_file,
     markup_of,
     output_path,
     read_input,
@@ -49,7 +55,8 @@ from newsmt.cli._tls import add_tls_flags, tls_from
 from newsmt.cli.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 _INPUTS_HELP = (
-    "files, or folders of .txt, .html, .htm, .md and .markdown files; '-' or nothing reads stdin"
+    "files, or folders of .txt, .html, .htm, .md and .markdown files (translate: also .docx, "
+    ".pptx, .xlsx, .srt, .vtt, .xlf, .xliff); '-' or nothing reads stdin"
 )
 DEMO_LABEL = "[demo model: random weights, meaningless output]"
 IDENTITY_LABEL = "[identity engine: the output is the input, not a translation]"
@@ -99,11 +106,13 @@ def register(commands: Any) -> None:
         parents=[common],
         help="translate files or stdin",
         description="Translate each input with a running newsmt server (see `newsmt serve`). "
-        "Paragraphs, line breaks and markup are kept. With one input, stdout is exactly the "
-        "translated file (same encoding where it fits, nothing added); with several, their "
+        "Paragraphs, line breaks and markup are kept. With one text input, stdout is exactly "
+        "the translated file (same encoding where it fits, nothing added); with several, their "
         "translations in turn as UTF-8 text, each ending with a newline: use --out-dir for one "
-        "file per input. Inputs that cannot be read or decoded are reported and skipped. "
-        "Exit 1 if any input failed.",
+        "file per input. Word, PowerPoint, Excel, SRT, WebVTT and XLIFF files come back in "
+        "their format, written beside the input (report.docx -> report.ru.docx) or under "
+        "--out-dir; flagged places are listed on stderr. Inputs that cannot be read or "
+        "decoded are reported and skipped. Exit 1 if any input failed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     translate.add_argument(
@@ -220,11 +229,19 @@ class _Run:
             print(label, file=sys.stderr)
 
 
-def _run(args: argparse.Namespace, work: Callable[[Any, _Run, str, str, Input], Done]) -> int:
+#: Translates one TranslateDocument file whole (`translate` only).
+FileWork = Callable[[Any, _Run, Input], None]
+
+
+def _run(
+    args: argparse.Namespace,
+    work: Callable[[Any, _Run, str, str, Input], Done],
+    files: FileWork | None = None,
+) -> int:
     from newsmt.client import Client, NewsmtError
 
     try:
-        inputs, problems = find_inputs(args.inputs, args.markup)
+        inputs, problems = find_inputs(args.inputs, args.markup, files=files is not None)
     except OSError as exc:
         print(f"newsmt {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -242,6 +259,17 @@ def _run(args: argparse.Namespace, work: Callable[[Any, _Run, str, str, Input], 
         args.address, timeout=args.timeout, token=args.token, credentials=tls_from(args)
     ) as client:
         for item in _progress(inputs):
+            if is_file(item) and args.markup is None:
+                if files is None:
+                    run.fail(item.name, "only translate takes this kind of file; skipped")
+                    continue
+                try:
+                    files(client, run, item)
+                except OSError as exc:
+                    run.fail(item.name, f"cannot be read or written ({exc.strerror or exc})")
+                except NewsmtError as exc:
+                    run.fail(item.name, str(exc))
+                continue
             markup = markup_of(item.name, args.markup)
             skipped = "; skipped" if item.path is not None else ""
             try:
@@ -370,7 +398,42 @@ def run_translate(args: argparse.Namespace) -> int:
             streamed=streamed is not None and args.format == "text",
         )
 
-    return _run(args, work)
+    def translate_file(client: Any, run: _Run, item: Input) -> None:
+        assert item.path is not None
+        done = client.translate_document(
+            item.path, target=args.target, source=args.source, glossary=glossary
+        )
+        run.label(client, list(done.route.models), done.route.demo)
+        out_dir = args.out_dir if args.out_dir is not None else item.path.parent
+        path = out_dir / item.relative.with_name(done.file_name)
+        write_file(path, done.content)
+        flagged = [f"{f.location} ({', '.join(f.flags)})" for f in done.flagged]
+        if args.format == "jsonl":
+            record = {
+                "input": item.name,
+                "ok": True,
+                "output": str(path),
+                "mime_type": done.mime_type,
+                "source_language": done.detected_language.language,
+                "models": list(done.route.models),
+                "demo": done.route.demo,
+                "units": done.units,
+                "cached_units": done.cached_units,
+                "applied_terms": list(done.applied_terms),
+                "missed_terms": list(done.missed_terms),
+                "markup_degraded": done.markup_degraded,
+                "quality": dataclasses.asdict(done.quality),
+                "flagged": [{"location": f.location, "flags": list(f.flags)} for f in done.flagged],
+            }
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+            return
+        run.say(f"{item.name} -> {path}")
+        if done.missed_terms:
+            run.say(f"{item.name}: glossary terms not applied: {', '.join(done.missed_terms)}")
+        if flagged:
+            run.say(f"{item.name}: check {len(flagged)} place(s): {'; '.join(flagged)}")
+
+    return _run(args, work, translate_file)
 
 
 def _stream(

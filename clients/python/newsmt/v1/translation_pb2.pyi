@@ -662,7 +662,7 @@ class TranslateDocumentResponse(_message.Message):
     """Sentences translated, and how many of them came from the translation cache."""
     cached_units: _builtins.int
     characters: _builtins.int
-    """Characters of the file's text that reached the models (what DeepL's API bills)."""
+    """Characters of the file's text, what a reader reads (what DeepL's API bills)."""
     @_builtins.property
     def detected_language(self) -> _common_pb2.DetectedLanguage: ...
     @_builtins.property

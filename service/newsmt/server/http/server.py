@@ -20,7 +20,7 @@ from typing import Protocol
 
 from newsmt.server.calls import DEEPL, Gate
 from newsmt.server.http.deepl import DeepLApi, on_document_done
-from newsmt.server.http.documents import Documents, FileDocuments, TextDocuments
+from newsmt.server.http.documents import Documents, FileDocuments
 from newsmt.server.http.edge import Edge
 from newsmt.server.http.jobs import DocumentJobs, JobStore, MemoryJobStore
 from newsmt.server.http.libretranslate import LibreTranslateApi
@@ -101,10 +101,7 @@ class HttpServer:
             )
             for route in native
         }
-        # The files of TranslateDocument first, then the text formats (see the docstring).
-        documents = Documents(
-            [FileDocuments(servicers.translation), TextDocuments(servicers.translation)]
-        )
+        documents = Documents([FileDocuments(servicers.translation)])
         self.store = open_store(settings.job_store, settings.job_store_max_bytes)
         self.jobs = DocumentJobs(
             self.store,

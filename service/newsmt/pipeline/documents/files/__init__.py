@@ -1,5 +1,6 @@
-"""Files: DOCX, PPTX, XLSX, SRT, WebVTT and XLIFF read into the document model and written
-back around their translations, with every byte that is not translated text kept.
+"""Files: DOCX, PPTX, XLSX, SRT, WebVTT, XLIFF, and plain text, HTML and Markdown in any
+encoding, read into the document model and written back around their translations, with every
+byte that is not translated text kept.
 
     doc = open_file(content, mime_type, file_name)    # InvalidArgument for a bad file
     detected = detect(doc.plain_text())                # the caller's language detection
@@ -26,6 +27,7 @@ from newsmt.pipeline.documents.files.base import Flags, Reader, Written
 from newsmt.pipeline.documents.files.kinds import SUPPORTED, FileKind
 from newsmt.pipeline.documents.files.office import OfficeFile
 from newsmt.pipeline.documents.files.subtitles import SubtitleFile
+from newsmt.pipeline.documents.files.text import TextFile
 from newsmt.pipeline.documents.files.xliff import XliffFile
 from newsmt.pipeline.documents.model import Document, UnitOutput
 
@@ -49,7 +51,7 @@ class FileDocument:
 
     @property
     def kind(self) -> str:
-        """ "docx", "pptx", "xlsx", "srt", "vtt" or "xliff"."""
+        """ "docx", "pptx", "xlsx", "srt", "vtt", "xliff", "txt", "html" or "markdown"."""
         return self.reader.kind.kind
 
     @property
@@ -112,8 +114,10 @@ def open_file(
             reader = OfficeFile(content, kind)
         elif kind.kind in ("srt", "vtt"):
             reader = SubtitleFile(content, kind)
-        else:
+        elif kind.kind == "xliff":
             reader = XliffFile(content, kind)
+        else:
+            reader = TextFile(content, kind)
     except NewsmtError:
         raise
     except Exception:

@@ -45,6 +45,10 @@ SUPPORTED: tuple[FileKind, ...] = (
         (".xlf", ".xliff"),
         ("application/x-xliff+xml", "application/x-xliff"),
     ),
+    # Text files: any encoding (`files.text`).
+    FileKind("html", "text/html", (".html", ".htm", ".xhtml"), ("application/xhtml+xml",)),
+    FileKind("markdown", "text/markdown", (".md", ".markdown"), ("text/x-markdown",)),
+    FileKind("txt", "text/plain", (".txt", ".text")),
 )
 BY_KIND = {k.kind: k for k in SUPPORTED}
 _BY_MIME = {mime: k for k in SUPPORTED for mime in (k.mime_type, *k.aliases)}
@@ -136,6 +140,9 @@ def sniff(content: bytes) -> FileKind | None:
         return BY_KIND["xliff"]
     if _SRT_TIMING.search(head):
         return BY_KIND["srt"]
+    lower = stripped[:1024].lower()
+    if lower.startswith((b"<!doctype html", b"<html")) or b"<body" in lower:
+        return BY_KIND["html"]
     return None
 
 
