@@ -91,7 +91,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     NEWSMT_PORT=50051 \
     NEWSMT_MODEL_DIR=/models \
     NEWSMT_LOG_FORMAT=json
-EXPOSE 50051 9464
+EXPOSE 50051 8080 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["newsmt", "health", "--address", "127.0.0.1:50051"]
 COPY --from=deps /opt/venv /opt/venv

@@ -240,13 +240,18 @@ def test_ports_match_dockerfile_and_settings(
     deployment: dict[str, Any], container: dict[str, Any], env: dict[str, str]
 ) -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": DEFAULTS.port, "metrics": DEFAULTS.metrics_port}
+    assert ports == {
+        "grpc": DEFAULTS.port,
+        "http": DEFAULTS.http_port,
+        "metrics": DEFAULTS.metrics_port,
+    }
     exposed = {int(p.split("/")[0]) for line in dockerfile("EXPOSE") for p in line.split()}
     assert DEFAULTS.port in exposed
     assert exposed <= set(ports.values()), "every port the image exposes is declared"
     assert int(dockerfile_env().get("NEWSMT_PORT", DEFAULTS.port)) == ports["grpc"]
     assert int(env.get("NEWSMT_PORT", DEFAULTS.port)) == ports["grpc"]
     assert int(env.get("NEWSMT_METRICS_PORT", DEFAULTS.metrics_port)) == ports["metrics"]
+    assert int(env.get("NEWSMT_HTTP_PORT", DEFAULTS.http_port)) == ports["http"]
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == ports["metrics"]
@@ -300,6 +305,7 @@ def test_service_is_headless_for_client_side_balancing(
     ports = {p["name"]: p for p in svc["ports"]}
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["grpc"]["port"] == DEFAULTS.port
+    assert ports["http"]["port"] == DEFAULTS.http_port
     for port in ports.values():
         target = port.get("targetPort", port["port"])
         assert target in container_ports or target in container_ports.values(), port
