@@ -83,6 +83,7 @@ def server(tree: Path, name: str, log_dir: Path, *flags: str) -> ServerProcess:
     return ServerProcess(
         *cache_off,
         *flags,
+        http="http_port" in settings,
         command=[sys.executable, "-c", "import sys; from newsmt.cli.main import main; main()"],
         env={"PYTHONPATH": python_path},
         name=name,

@@ -125,11 +125,14 @@ class ServerProcess:
         argv: Sequence[str] | None = None,
         quiet: bool = True,
         ready_timeout: float = 120.0,
+        http: bool = True,
     ) -> None:
         self.name = name
         self.port = free_port()
         self.metrics_port = free_port() if metrics and argv is None else -1
-        self.http_port = free_port() if argv is None else -1
+        #: -1 (no HTTP listener, and no --http-port flag) for `argv` or with `http=False`: an
+        #: older revision's server has no such flag (bench/ab.py).
+        self.http_port = free_port() if argv is None and http else -1
         self.address = f"127.0.0.1:{self.port}"
         if argv is not None:
             self.argv = [a.replace("{port}", str(self.port)) for a in argv]
@@ -143,8 +146,7 @@ class ServerProcess:
                 str(self.port),
                 "--metrics-port",
                 str(self.metrics_port),
-                "--http-port",
-                str(self.http_port),
+                *(("--http-port", str(self.http_port)) if http else ()),
                 *flags,
             ]
         self.health = argv is None
