@@ -233,7 +233,7 @@ export class XliffFile {
 
   add(label, source, target, stateHolder, locked, state) {
     const src = this.content(source);
-    const tgt = target >= 0 ? this.content(target) : { text: '', codes: [] };
+    const tgt = target >= 0 ? this.content(target) : { text: '', codes: [], clash: false };
     this.units.push({
       label,
       source: src.text,
@@ -243,7 +243,7 @@ export class XliffFile {
       state,
       targetToken: target,
       stateToken: stateHolder,
-      editable: !locked && target >= 0 && !src.text.includes(OPEN) && !tgt.text.includes(OPEN),
+      editable: !locked && target >= 0 && !src.clash && !tgt.clash,
     });
   }
 
@@ -252,12 +252,17 @@ export class XliffFile {
     const t = this.tokens[k];
     let text = '';
     const codes = [];
-    if (t.kind !== 'start') return { text, codes };
+    if (t.kind !== 'start') return { text, codes, clash: false };
     const numbers = new Map();
+    let clash = false; // the text itself has the placeholder brackets: edits would be ambiguous
+    const literal = (s) => {
+      clash = clash || s.includes(OPEN) || s.includes(CLOSE);
+      text += s;
+    };
     for (let i = k + 1; i < t.pair; i += 1) {
       const c = this.tokens[i];
-      if (c.kind === 'text') text += unescapeXml(this.src.slice(c.start, c.end));
-      else if (c.kind === 'cdata') text += this.src.slice(c.start + 9, c.end - 3);
+      if (c.kind === 'text') literal(unescapeXml(this.src.slice(c.start, c.end)));
+      else if (c.kind === 'cdata') literal(this.src.slice(c.start + 9, c.end - 3));
       else if (c.kind === 'empty') {
         codes.push({ open: this.tag(c), close: '' });
         text += `${OPEN}${codes.length}/${CLOSE}`;
@@ -269,7 +274,7 @@ export class XliffFile {
         text += `${OPEN}/${numbers.get(i)}${CLOSE}`;
       }
     }
-    return { text, codes };
+    return { text, codes, clash };
   }
 
   /** Records the reviewer's text for unit `i`; throws when its placeholders do not match. */
