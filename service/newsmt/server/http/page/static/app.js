@@ -875,6 +875,13 @@ function wire() {
   $('only-flagged').addEventListener('change', () => {
     const only = $('only-flagged').checked;
     for (const row of $('units').children) row.hidden = only && !row.classList.contains('flagged');
+    // Keep one way in for Tab: the first visible sentence when the current one is hidden.
+    const stop = $('units').querySelector('.cell[tabindex="0"]');
+    const [first] = visibleRows();
+    if (first && (!stop || stop.closest('.unit').hidden)) {
+      if (stop) stop.tabIndex = -1;
+      first.querySelector('.tgt').tabIndex = 0;
+    }
   });
   $('next-flag').addEventListener('click', () => jumpFlagged(1));
   $('prev-flag').addEventListener('click', () => jumpFlagged(-1));
