@@ -5,8 +5,10 @@ script and style, and the vendored libraries exactly as npm ships them."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +95,16 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_remote() -> No
 
 
 def test_the_wheel_carries_every_file() -> None:
-    """pyproject's package-data globs are `static/*` and `static/vendor/*`: no deeper folder."""
-    for path in PAGE.rglob("*"):
-        depth = len(path.relative_to(PAGE).parts)
-        assert depth == 1 or (depth == 2 and path.parent.name == "vendor"), path
-    pyproject = (PAGE.parents[5] / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"newsmt.server.http.page" = ["static/*", "static/vendor/*"]' in pyproject
-    assert '"newsmt.server.http.page",' in pyproject
+    """Every file of the page is a package's data in pyproject.toml, so a wheel carries it."""
+    config = tomllib.loads((PAGE.parents[5] / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = config["tool"]["setuptools"]["packages"]
+    data = config["tool"]["setuptools"]["package-data"]
+    files = [p for p in PAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert len(files) >= 10
+    for path in files:
+        folder = path.parent.relative_to(PAGE.parents[4]).as_posix().replace("/", ".")
+        assert folder in packages, path
+        assert any(fnmatch.fnmatch(path.name, glob) for glob in data[folder]), path
 
 
 def test_vendored_libraries_are_npms_files_byte_for_byte() -> None:
