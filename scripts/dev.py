@@ -3,7 +3,8 @@
 
     python3 scripts/dev.py smoke   # set up, then run every seed article through the service
     python3 scripts/dev.py test    # set up, then: stub check, lint, types, pytest with a coverage
-                                   # floor, Node client test, both wheels and a client-only venv
+                                   # floor (browser tests: npm ci in tests/browser first), Node
+                                   # client test, both wheels and a client-only venv
     python3 scripts/dev.py check   # lint and types only
     python3 scripts/dev.py protos  # regenerate the Python stubs from protos/
     python3 scripts/dev.py image   # build the container image with podman, run it, check it
@@ -86,6 +87,18 @@ def check() -> None:
     run(BIN / "hadolint", "Dockerfile", env=env)
 
 
+def browser_setup() -> None:
+    """axe-core (injected by the review page's browser tests) and the page's vendored libraries
+    (checked against npm's files), from tests/browser/package-lock.json. The tests also need
+    Debian's chromium (`apt-get install -y chromium`); without either they skip, in CI they fail."""
+    if shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            sys.exit("npm is required in CI for the review page's browser tests")
+        print("skipped: npm ci in tests/browser (npm not found)", flush=True)
+        return
+    run("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", cwd=ROOT / "tests" / "browser")
+
+
 def node_test() -> None:
     node_dir = ROOT / "clients" / "node"
     if shutil.which("npm") is None or shutil.which("node") is None:
@@ -110,6 +123,7 @@ def main(argv: list[str]) -> None:
     elif command == "test":
         setup()
         check()
+        browser_setup()
         # Coverage floor: [tool.coverage.report] fail_under in pyproject.toml.
         run(PY, "-m", "pytest", "--cov", "--cov-report=term:skip-covered", *extra, env=tool_env())
         node_test()

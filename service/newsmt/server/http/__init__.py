@@ -23,4 +23,5 @@ One module per role:
     jobs.py            document jobs: the job store interface and its memory store, workers,
                        status, download once, expiry
     redis_store.py     the job store in Redis, shared by every replica
+    page/              the review page for editors (GET /, /ui/...): static files, strict CSP
 """

@@ -7,6 +7,7 @@ It serves, on `--http-port` of `--host` with the gRPC server's TLS settings:
     /v2/...                       the DeepL-compatible API
     /translate, /detect, ...      the LibreTranslate-compatible API
     GET /healthz, GET /readyz     live; ready once the models are warm and until draining
+    GET /, GET /ui/...            the review page for editors (page/), on the native API
 
 The socket is bound when the listener is made, so that a port in use fails `newsmt serve` at
 start as the gRPC port does. `stop` is called by the server's drain after in-flight calls
@@ -38,6 +39,7 @@ from newsmt.server.context import REQUEST_ID_KEY
 from newsmt.server.http.edge import TIMEOUT_HEADER, Edge
 from newsmt.server.http.native import Handler, NativeApi
 from newsmt.server.http.openapi import document
+from newsmt.server.http.page import page_routes
 from newsmt.server.http.protojson import JSON, dumps
 from newsmt.server.http.routes import Route as RpcRoute
 from newsmt.server.settings import Settings, SettingsError
@@ -81,6 +83,7 @@ def build_app(settings: Settings, apis: HttpApis) -> Starlette:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *native.starlette_routes(),
         *apis.extra,
+        *page_routes(),
     ]
     middleware = []
     origins = [o.strip() for o in settings.http_cors_origins.split(",") if o.strip()]
