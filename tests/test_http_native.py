@@ -6,6 +6,7 @@ behave as for gRPC, through the same call pipeline; the drain treats both protoc
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -270,6 +271,41 @@ def test_body_limit_is_413(tmp_path: Path) -> None:
         )
         assert r.status_code == 413
         assert post(server, "/v1/translate", translate_body("small.")).status_code == 200
+
+
+def test_requests_at_the_document_limit_fit_however_json_encodes_them(tmp_path: Path) -> None:
+    """A file at --max-document-bytes travels as base64 (a third larger) and Russian text as
+    Python's json.dumps writes it (every letter "\\u0416", three times its UTF-8): both bodies
+    are larger than --max-message-bytes, and both are served, because the limit holds for what
+    the body decodes to, as on gRPC. A document one byte over its limit is still refused."""
+    registry = Registry.load().with_engine("identity")
+    limit = 60_000
+    text = (
+        ("Шторм закрыл главный мост на два дня. " * 2000).encode()[:limit].decode("utf-8", "ignore")
+    )
+    settings = {"max_document_bytes": limit, "max_message_bytes": limit + 2048}
+    with running_server(registry, model_dir=tmp_path, **settings) as (server, _):
+        document = {
+            "content": base64.b64encode(text.encode()).decode(),
+            "fileName": "article.txt",
+            "sourceLanguageCode": "ru",
+            "targetLanguageCode": "en",
+        }
+        assert len(json.dumps(document)) > settings["max_message_bytes"]
+        r = post(server, "/v1/documents:translate", document)
+        assert r.status_code == 200, r.text
+        assert base64.b64decode(r.json()["content"]).decode() == text
+
+        body = translate_body(text) | {"sourceLanguageCode": "ru", "targetLanguageCode": "en"}
+        assert len(json.dumps(body)) > 2 * settings["max_message_bytes"]
+        r = post(server, "/v1/translate", body)
+        assert r.status_code == 200, r.text
+        assert r.json()["translations"][0]["translatedText"] == text
+
+        document["content"] = base64.b64encode(text.encode().ljust(limit + 1, b" ")).decode()
+        r = post(server, "/v1/documents:translate", document)
+        assert r.status_code == 400, r.text
+        assert "--max-document-bytes" in r.text
 
 
 def test_openapi_describes_the_annotated_routes_and_validates(

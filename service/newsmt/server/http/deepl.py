@@ -37,6 +37,7 @@ from newsmt.server.calls import DEEPL, Call
 from newsmt.server.context import REQUEST_ID_KEY
 from newsmt.server.http.compat import CompatApi
 from newsmt.server.http.documents import DocumentIn
+from newsmt.server.http.edge import body_limit
 from newsmt.server.http.jobs import DONE, ERROR, DocumentJobs, Job, file_response
 from newsmt.server.http.params import CompatCall, Params
 from newsmt.server.http.protojson import JSON, dumps, retry_after_seconds, status_of
@@ -141,7 +142,7 @@ class DeepLApi(CompatApi):
         self._run = CompatCall(
             self.edge,
             DEEPL,
-            self.settings.max_message_bytes,
+            body_limit(self.settings.max_message_bytes),
             token,
             lambda error, request_id, _: error_response(error, request_id),
         ).run

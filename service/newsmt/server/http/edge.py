@@ -224,10 +224,24 @@ class Edge:
             call.end()
 
 
+# How much larger than the request it carries an HTTP body may be. JSON may escape every
+# non-ASCII character (Python's json.dumps does by default: "\u0416", six bytes for two, and
+# twelve for a four-byte emoji), a form percent-encodes it (six bytes for two), and JSON carries
+# a file as base64 (four bytes for three). So a body may be this many times
+# --max-message-bytes; what it decodes to is held to the same limits as a gRPC request.
+ENCODING_ALLOWANCE = 3
+
+
+def body_limit(max_message_bytes: int) -> int:
+    """The largest HTTP body read for a request of at most `max_message_bytes`."""
+    return max_message_bytes * ENCODING_ALLOWANCE
+
+
 async def read_body(request: Request, limit: int) -> bytes | NewsmtError:
-    """The request body, read up to `limit` bytes: past that (or a Content-Length saying so)
-    a TooLarge error instead, returned rather than raised so that the call reports it after
-    the gate's checks (an unauthenticated caller learns nothing about the body rules)."""
+    """The request body, read up to `limit` bytes (`body_limit`): past that (or a
+    Content-Length saying so) a TooLarge error instead, returned rather than raised so that the
+    call reports it after the gate's checks (an unauthenticated caller learns nothing about the
+    body rules)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         return TooLarge(limit)

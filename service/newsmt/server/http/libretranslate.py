@@ -36,6 +36,7 @@ from newsmt.server.calls import LIBRETRANSLATE, Call
 from newsmt.server.context import REQUEST_ID_KEY
 from newsmt.server.http.compat import CompatApi
 from newsmt.server.http.documents import DocumentIn
+from newsmt.server.http.edge import body_limit
 from newsmt.server.http.jobs import DONE, file_response
 from newsmt.server.http.params import CompatCall, Params
 from newsmt.server.http.protojson import JSON, dumps, retry_after_seconds, status_of
@@ -100,7 +101,7 @@ class LibreTranslateApi(CompatApi):
         self._run = CompatCall(
             self.edge,
             LIBRETRANSLATE,
-            self.settings.max_message_bytes,
+            body_limit(self.settings.max_message_bytes),
             lambda request, params: params.text("api_key", "apiKey") or None,
             lambda error, request_id, sent: error_response(error, request_id, key_sent=sent),
         ).run

@@ -26,9 +26,10 @@ from starlette.types import Receive, Scope, Send
 from newsmt.core.errors import NewsmtError
 from newsmt.server.calls import HTTP, Call
 from newsmt.server.context import REQUEST_ID_KEY
-from newsmt.server.http.edge import CallFailed, Edge, read_body
+from newsmt.server.http.edge import CallFailed, Edge, body_limit, read_body
 from newsmt.server.http.protojson import (
     JSON,
+    TooLarge,
     UnsupportedMediaType,
     error_headers,
     is_json,
@@ -59,10 +60,10 @@ class NativeApi:
     """The Starlette routes of the annotated RPCs."""
 
     def __init__(
-        self, edge: Edge, routes: list[Route], handlers: Mapping[str, Handler], max_body: int
+        self, edge: Edge, routes: list[Route], handlers: Mapping[str, Handler], max_message: int
     ) -> None:
         self.edge = edge
-        self.max_body = max_body
+        self.max_message = max_message
         self._routes = routes
         self._handlers = handlers
 
@@ -88,12 +89,14 @@ class NativeApi:
                 params = {k: request.query_params.getlist(k) for k in request.query_params}
                 message = parse_query(params, route.request_type)
             else:
-                body = await read_body(request, self.max_body)
+                body = await read_body(request, body_limit(self.max_message))
                 if isinstance(body, NewsmtError):
                     return body
                 if body.strip() and not is_json(request.headers.get("content-type", "")):
                     return UnsupportedMediaType("application/json (UTF-8)")
                 message = parse_message(body, route.request_type)
+                if message.ByteSize() > self.max_message:  # as gRPC would measure it
+                    return TooLarge(self.max_message, "the request")
         except NewsmtError as exc:
             return exc
         for name, value in request.path_params.items():

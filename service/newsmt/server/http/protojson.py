@@ -211,10 +211,8 @@ def dumps(value: Any) -> bytes:
 class TooLarge(InvalidArgument):
     """A body or upload over the size limit: INVALID_ARGUMENT, answered with HTTP 413."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            [FieldViolation("", f"the body is larger than the limit of {limit} bytes")]
-        )
+    def __init__(self, limit: int, what: str = "the body") -> None:
+        super().__init__([FieldViolation("", f"{what} is larger than the limit of {limit} bytes")])
 
 
 class UnsupportedMediaType(InvalidArgument):
