@@ -337,6 +337,8 @@ def test_pasted_article_streams_with_the_apis_flags_and_spans(
     data, name = downloaded(page)
     assert data == translation["translatedText"].encode() and name == "translation.ru.txt"
     assert "Demo models" in page.inner_text("#banner")
+    # The results say so too, beside the models, for whoever reads only them.
+    assert "(demo models: the output is meaningless)" in page.inner_text("#facts")
     watch.clean()
 
 

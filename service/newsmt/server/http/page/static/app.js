@@ -294,6 +294,14 @@ function fact(term, ...details) {
   $('facts').append(dt, dd);
 }
 
+/** The models of a route, saying beside them when their output is meaningless (demo weights),
+ * so that the results say so wherever they are read, not only in the banner. */
+function describeModels(route, none) {
+  if (!route.models.length) return none;
+  const names = route.models.join(' → ');
+  return route.demo ? `${names} (demo models: the output is meaningless)` : names;
+}
+
 function describeSource(detected, given) {
   if (given) return languageName(given);
   if (!detected || !detected.languageCode) return 'nothing to detect';
@@ -465,7 +473,7 @@ async function translateText(signal) {
       for (const unit of result.units) unit.src.lang = source || detected;
       fact('From', describeSource(t.detectedLanguage, source));
       fact('Into', languageName(target));
-      fact('Models', t.route.models.length ? t.route.models.join(' → ') : 'none (nothing to translate)');
+      fact('Models', describeModels(t.route, 'none (nothing to translate)'));
       if (t.cachedUnits) fact('From the cache', `${t.cachedUnits} of ${t.units} sentences`);
       if (t.markupDegraded) fact('Markup', 'some inline tags were placed by position, not by the model: check them');
       updateBanner(t.route.models);
@@ -505,7 +513,7 @@ async function translateFile(file, signal) {
   const q = response.quality;
   fact('From', describeSource(response.detectedLanguage, source));
   fact('Into', languageName(target));
-  fact('Models', response.route.models.length ? response.route.models.join(' → ') : 'none');
+  fact('Models', describeModels(response.route, 'none'));
   fact('Sentences', `${response.units}${response.cachedUnits ? `, ${response.cachedUnits} from the cache` : ''}`);
   if (response.markupDegraded) fact('Markup', 'some inline codes were placed by position, not by the model: check them');
   updateBanner(response.route.models);
