@@ -210,6 +210,23 @@ def test_serve_refuses_bad_settings() -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--max-batch-size", "0"], "--max-batch-size must be >= 1"),
+        (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
+        (
+            ["--max-message-bytes", "1000", "--max-document-bytes", "1000"],
+            "--max-message-bytes must exceed --max-document-bytes",
+        ),
+    ],
+)
+def test_bad_settings_are_named_as_the_flags_the_user_typed(args: list[str], says: str) -> None:
+    result = cli("serve", "--port", "0", *args)
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
     "command",
     [
         [],

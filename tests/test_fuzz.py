@@ -299,7 +299,9 @@ def test_undecodable_requests_are_invalid_argument(channel: grpc.Channel, payloa
 def test_oversize_message_is_refused_by_size(tmp_path: Path) -> None:
     registry = Registry.load().with_engine("identity")
     with (
-        running_server(registry, model_dir=tmp_path, max_message_bytes=4096) as (_, address),
+        running_server(
+            registry, model_dir=tmp_path, max_message_bytes=4096, max_document_bytes=2048
+        ) as (_, address),
         grpc.insecure_channel(address) as ch,
     ):
         stub = translation_pb2_grpc.TranslationServiceStub(ch)

@@ -256,7 +256,9 @@ def test_errors_are_google_rpc_status_with_details(
 
 def test_body_limit_is_413(tmp_path: Path) -> None:
     registry = Registry.load().with_engine("identity")
-    with running_server(registry, model_dir=tmp_path, max_message_bytes=4096) as (server, _):
+    with running_server(
+        registry, model_dir=tmp_path, max_message_bytes=4096, max_document_bytes=2048
+    ) as (server, _):
         big = translate_body("x" * 5000)
         r = post(server, "/v1/translate", big)
         assert r.status_code == 413

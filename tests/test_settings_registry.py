@@ -28,7 +28,7 @@ def test_precedence_flags_env_file_defaults(tmp_path: Path) -> None:
 def test_bad_values_name_the_setting_and_source(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"\$NEWSMT_PORT"):
         Settings.load(environ={"NEWSMT_PORT": "abc"})
-    with pytest.raises(SettingsError, match="log_format"):
+    with pytest.raises(SettingsError, match="--log-format must be text or json"):
         Settings.load({"log_format": "xml"}, environ={})
     config = tmp_path / "c.toml"
     config.write_text("nonsense = 1\n")
@@ -147,7 +147,7 @@ def test_ipv6_listen_address_is_bracketed() -> None:
 
 
 def test_the_batching_waits_reach_every_model_batcher(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="queue_quiet_ms"):
+    with pytest.raises(SettingsError, match=r"--queue-quiet-ms must be 0\.\.1000"):
         Settings.load({"queue_quiet_ms": 2000}, environ={})
     registry = Registry.load().with_engine("identity")
     overrides = {"model_dir": tmp_path, "queue_quiet_ms": 7, "max_queue_delay_ms": 40}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -45,8 +46,8 @@ class Settings:
     )
     max_message_bytes: int = _setting(
         11 * 1024 * 1024,
-        "Largest request the server accepts, in bytes: at least --max-document-bytes and 1 MiB "
-        "more, so that a document at its limit fits with the rest of its request.",
+        "Largest request the server accepts, in bytes: more than --max-document-bytes (1 MiB "
+        "more is ample), so that a document at its limit fits with the rest of its request.",
     )
 
     # -- HTTP (REST/JSON, DeepL- and LibreTranslate-compatible APIs) ------------------------
@@ -246,9 +247,16 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        # Messages name settings as written below; the user set them as flags (or the
+        # NEWSMT_ variables the flags name in --help), so they read back as flags.
+        names = sorted((f.name for f in fields(self)), key=len, reverse=True)
+        as_flag = re.compile(r"\b(" + "|".join(names) + r")\b")
+
         def need(ok: bool, message: str) -> None:
             if not ok:
-                raise SettingsError(message)
+                raise SettingsError(
+                    as_flag.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+                )
 
         need(0 <= self.port <= 65535, "port must be 0..65535")
         need(-1 <= self.metrics_port <= 65535, "metrics_port must be -1 (off) or 0..65535")
@@ -282,6 +290,11 @@ class Settings:
             "max_request_chars must be >= max_segment_chars",
         )
         need(self.max_document_bytes >= 1, "max_document_bytes must be >= 1")
+        need(
+            self.max_message_bytes > self.max_document_bytes,
+            "max_message_bytes must exceed max_document_bytes (by 1 MiB is ample), "
+            "or a document at its limit cannot arrive",
+        )
 
         need(self.default_timeout > 0, "default_timeout must be > 0")
         need(self.max_connection_age_s >= 0, "max_connection_age_s must be >= 0")
