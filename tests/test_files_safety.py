@@ -112,7 +112,8 @@ def test_truncated_files_are_refused(name: str) -> None:
 def test_truncated_xml_and_undecodable_subtitles_are_refused() -> None:
     assert "not well-formed" in refused(b"<xliff version='1.2'><file>", file_name="a.xlf")
     assert "no SRT cue" in refused(b"just some words\n", file_name="a.srt")
-    assert "UTF-8" in refused(b"1\n00:00:01,000 --> 00:00:02,000\n\xfa\xfb\n", file_name="a.srt")
+    binary = b"1\n00:00:01,000 --> 00:00:02,000\n\x00\x01\xfa\xfb\n"
+    assert "the SRT file is not text" in refused(binary, file_name="a.srt")
 
 
 def test_an_encrypted_zip_entry_is_refused() -> None:

@@ -122,6 +122,24 @@ def test_subtitle_encodings_are_kept() -> None:
         assert "THE MINISTER SAID" in text
 
 
+def test_subtitles_in_legacy_encodings_are_read_and_kept_where_the_translation_fits() -> None:
+    """Many subtitle tools still write windows-1251 (Russian) and windows-1252 (Spanish)."""
+    russian = (
+        "1\n00:00:01,000 --> 00:00:04,000\nМинистр заявил,\n\n"
+        "2\n00:00:04,100 --> 00:00:08,000\nчто переговоры возобновятся.\n"
+    )
+    spanish = "1\n00:00:01,000 --> 00:00:04,000\nEl ministro dijo que sí, señor.\n"
+    for text, codec in ((russian, "cp1251"), (spanish, "cp1252")):
+        data = text.encode(codec)
+        _, same = translate_all(data, "a.srt", lambda t: (t, None))
+        assert same.content == data
+        _, written = translate_all(data, "a.srt", upper)
+        assert written.content.decode(codec) == text.upper()
+    # A translation the file's encoding cannot hold is written as UTF-8.
+    _, cyrillic = translate_all(spanish.encode("cp1252"), "a.srt", lambda t: ("Да, сэр.", None))
+    assert "Да, сэр." in cyrillic.content.decode("utf-8")
+
+
 # -- XLIFF --------------------------------------------------------------------------------------
 
 XLF12 = b"""<?xml version="1.0"?>

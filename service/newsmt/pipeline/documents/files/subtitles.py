@@ -14,18 +14,21 @@ otherwise it is re-wrapped (`wrap`): at most two lines of 42 characters (39 in R
 that still does not fit is flagged SUBTITLE_TOO_LONG, one read faster than 17 characters a
 second READING_SPEED.
 
-Files are UTF-8 (with or without a BOM) or UTF-16 with a BOM, written back the same way.
+The encoding is read as for text files (`newsmt.charsets`): a byte-order mark, then UTF-8,
+then detection, so the windows-1251 and windows-1252 files many subtitle tools still write are
+read too. Written back, the file keeps its encoding (and mark) where the translation fits it,
+else it is UTF-8.
 """
 
 from __future__ import annotations
 
 import bisect
-import codecs
 import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from newsmt import charsets
 from newsmt.core.errors import InvalidArgument
 from newsmt.pipeline.documents import align, project
 from newsmt.pipeline.documents.blocks import Block
@@ -90,7 +93,13 @@ class SubtitleFile:
     def __init__(self, content: bytes, kind: FileKind) -> None:
         self.kind = kind
         self.vtt = kind.kind == "vtt"
-        self.source, self.encoding, self.bom = _decode(content, kind)
+        try:
+            self.decoded = charsets.decode(content)
+        except charsets.UndecodableError as exc:
+            raise InvalidArgument.field(
+                "content", f"the {kind.kind.upper()} file is not text: {exc}"
+            ) from None
+        self.source = self.decoded.text
         self.content = content
         self.cues = _vtt_cues(self.source) if self.vtt else _srt_cues(self.source)
         if not self.cues and self.source.strip():
@@ -238,7 +247,7 @@ class SubtitleFile:
                     found[k] = cue_flags
         text = self._assemble(payloads)
         return Written(
-            self.bom + text.encode(self.encoding),
+            charsets.encode(text, self.decoded).data,
             self.kind,
             flags=self._unit_flags(doc, found),
             flags_by_location={f"cue {self.cues[k].label}": f for k, f in found.items()},
@@ -501,27 +510,6 @@ def _move_word(
             source[i] = (kind, " ".join(parts))
             target.append(("text", word))
         return
-
-
-def _decode(content: bytes, kind: FileKind) -> tuple[str, str, bytes]:
-    for bom, codec in (
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if content.startswith(bom):
-            body, encoding = content[len(bom) :], codec
-            break
-    else:
-        bom, body, encoding = b"", content, "utf-8"
-    try:
-        return body.decode(encoding), encoding, bom
-    except UnicodeDecodeError:
-        raise InvalidArgument.field(
-            "content",
-            f"the {kind.kind.upper()} file is not UTF-8 or UTF-16 with a byte-order mark "
-            "(other encodings are not supported yet)",
-        ) from None
 
 
 def _lines(source: str) -> list[tuple[int, int]]:
