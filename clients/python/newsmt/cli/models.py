@@ -31,7 +31,11 @@ def register(commands: Any) -> None:
 
     ls = sub.add_parser("list", parents=[common], help="show each model and what is on disk")
     ls.set_defaults(run=run_list)
+    _register_pull(sub, common)
+    _register_others(sub, common)
 
+
+def _register_pull(sub: Any, common: argparse.ArgumentParser) -> None:
     pull = sub.add_parser(
         "pull",
         parents=[common],
@@ -57,6 +61,9 @@ def register(commands: Any) -> None:
     )
     pull.set_defaults(run=run_pull)
 
+
+def _register_others(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`verify`, `make-demo` and `convert`."""
     verify = sub.add_parser(
         "verify",
         parents=[common],

@@ -290,72 +290,61 @@ def _run_article(client: Any, path: Path, article: SeedArticle, timeout: float) 
     report.process_article_seconds = time.monotonic() - t0
     report.detected = result.detected_language.language
     report.confidence = result.detected_language.confidence
+    report.stages += [_translation_stage(t, article) for t in result.translations]
+    report.stages += [_summary_stage(s) for s in result.summaries]
     for t in result.translations:
-        ok = t.status.ok and bool(t.body.strip()) == bool(article.body.strip())
-        detail = (
-            f"{len(t.body)} chars" if t.status.ok else f"{t.status.code_name}: {t.status.message}"
-        )
-        if t.status.ok and not ok:
-            detail = "empty translation of a non-empty body"
-        if t.output_truncated:
-            detail += " (some sentences hit the output bound)"
-        report.stages.append(
-            Stage(
-                f"translate en>{t.language}",
-                ok,
-                detail,
-                0.0,  # one call for all stages: its time is reported once, below
-                t.route.demo,
-                t.route.models,
-                len(t.body),
-            )
-        )
-    for s in result.summaries:
-        ok = s.status.ok and bool(s.text.strip())
-        h = s.input_handling
-        if s.status.ok:
-            how = f"{h.mode}" + (f" ({h.chunks} chunks)" if h.mode == "chunked" else "")
-            detail = f"{len(s.text)} chars, input {how}, {h.input_tokens}/{h.window_tokens} tokens"
-        else:
-            detail = f"{s.status.code_name}: {s.status.message}"
-        report.stages.append(
-            Stage(
-                f"summary {s.language}",
-                ok,
-                detail,
-                0.0,  # one call for all stages: its time is reported once, below
-                s.route.demo,
-                s.route.models,
-                len(s.text),
-            )
-        )
-    for t in result.translations:
-        if not t.status.ok:
-            continue
-        t1 = time.monotonic()
-        try:
-            back = client.translate(
-                [t.title, t.body], source=t.language, target="en", timeout=timeout
-            )
-        except NewsmtError as exc:
-            report.stages.append(
-                Stage(f"back {t.language}>en", False, str(exc), time.monotonic() - t1)
-            )
-            continue
-        body = back[1]
-        report.stages.append(
-            Stage(
-                f"back {t.language}>en",
-                bool(body.text.strip()) == bool(t.body.strip()),
-                f"{len(body.text)} chars",
-                time.monotonic() - t1,
-                body.route.demo,
-                body.route.models,
-                len(body.text),
-            )
-        )
+        if t.status.ok:
+            report.stages.append(_back_stage(client, t, timeout))
     report.seconds = time.monotonic() - t0
     return report
+
+
+def _translation_stage(t: Any, article: SeedArticle) -> Stage:
+    """One ProcessArticle translation as a stage (its time is the call's, reported once)."""
+    ok = t.status.ok and bool(t.body.strip()) == bool(article.body.strip())
+    detail = f"{len(t.body)} chars" if t.status.ok else f"{t.status.code_name}: {t.status.message}"
+    if t.status.ok and not ok:
+        detail = "empty translation of a non-empty body"
+    if t.output_truncated:
+        detail += " (some sentences hit the output bound)"
+    return Stage(
+        f"translate en>{t.language}", ok, detail, 0.0, t.route.demo, t.route.models, len(t.body)
+    )
+
+
+def _summary_stage(s: Any) -> Stage:
+    """One ProcessArticle summary as a stage (its time is the call's, reported once)."""
+    ok = s.status.ok and bool(s.text.strip())
+    h = s.input_handling
+    if s.status.ok:
+        how = f"{h.mode}" + (f" ({h.chunks} chunks)" if h.mode == "chunked" else "")
+        detail = f"{len(s.text)} chars, input {how}, {h.input_tokens}/{h.window_tokens} tokens"
+    else:
+        detail = f"{s.status.code_name}: {s.status.message}"
+    return Stage(
+        f"summary {s.language}", ok, detail, 0.0, s.route.demo, s.route.models, len(s.text)
+    )
+
+
+def _back_stage(client: Any, t: Any, timeout: float) -> Stage:
+    """Translation `t` translated back into English, timed on its own."""
+    from newsmt.client import NewsmtError
+
+    t1 = time.monotonic()
+    try:
+        back = client.translate([t.title, t.body], source=t.language, target="en", timeout=timeout)
+    except NewsmtError as exc:
+        return Stage(f"back {t.language}>en", False, str(exc), time.monotonic() - t1)
+    body = back[1]
+    return Stage(
+        f"back {t.language}>en",
+        bool(body.text.strip()) == bool(t.body.strip()),
+        f"{len(body.text)} chars",
+        time.monotonic() - t1,
+        body.route.demo,
+        body.route.models,
+        len(body.text),
+    )
 
 
 def _secs(seconds: float) -> str:

@@ -63,6 +63,13 @@ IDENTITY_LABEL = "[identity engine: the output is the input, not a translation]"
 
 
 def register(commands: Any) -> None:
+    common = _common_flags()
+    _register_translate(commands, common)
+    _register_summarize(commands, common)
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    """The flags `translate` and `summarize` share (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help=_INPUTS_HELP)
     add_address(common)
@@ -100,7 +107,10 @@ def register(commands: Any) -> None:
         "their layout) instead of printing",
     )
     add_tls_flags(common)
+    return common
 
+
+def _register_translate(commands: Any, common: argparse.ArgumentParser) -> None:
     translate = commands.add_parser(
         "translate",
         parents=[common],
@@ -141,6 +151,8 @@ def register(commands: Any) -> None:
     )
     translate.set_defaults(run=run_translate)
 
+
+def _register_summarize(commands: Any, common: argparse.ArgumentParser) -> None:
     summarize = commands.add_parser(
         "summarize",
         parents=[common],
@@ -378,22 +390,8 @@ def run_translate(args: argparse.Namespace) -> int:
                     f"{item.name}: quality: {q.flagged_sentences} of {q.sentences} sentence(s) "
                     f"flagged: {', '.join(q.flags)}; check them before publishing"
                 )
-        record = {
-            "text": result.text if streamed is None else streamed,
-            "format": markup,
-            "source_language": result.detected_language.language,
-            "confidence": result.detected_language.confidence,
-            "models": list(result.route.models),
-            "demo": result.route.demo,
-            "output_truncated": result.output_truncated,
-            "applied_terms": list(result.applied_terms),
-            "missed_terms": list(result.missed_terms),
-            "markup_degraded": result.markup_degraded,
-            "quality": dataclasses.asdict(q),
-            **({"cached_units": result.cached_units, "units": result.units} if streamed else {}),
-        }
         return Done(
-            record,
+            _text_record(result, markup, streamed),
             lambda out_dir: output_path(out_dir, item, target),
             streamed=streamed is not None and args.format == "text",
         )
@@ -409,23 +407,7 @@ def run_translate(args: argparse.Namespace) -> int:
         write_file(path, done.content)
         flagged = [f"{f.location} ({', '.join(f.flags)})" for f in done.flagged]
         if args.format == "jsonl":
-            record = {
-                "input": item.name,
-                "ok": True,
-                "output": str(path),
-                "mime_type": done.mime_type,
-                "source_language": done.detected_language.language,
-                "models": list(done.route.models),
-                "demo": done.route.demo,
-                "units": done.units,
-                "cached_units": done.cached_units,
-                "applied_terms": list(done.applied_terms),
-                "missed_terms": list(done.missed_terms),
-                "markup_degraded": done.markup_degraded,
-                "quality": dataclasses.asdict(done.quality),
-                "flagged": [{"location": f.location, "flags": list(f.flags)} for f in done.flagged],
-            }
-            print(json.dumps(record, ensure_ascii=False), flush=True)
+            print(json.dumps(_file_record(item, path, done), ensure_ascii=False), flush=True)
             return
         run.say(f"{item.name} -> {path}")
         if done.missed_terms:
@@ -434,6 +416,44 @@ def run_translate(args: argparse.Namespace) -> int:
             run.say(f"{item.name}: check {len(flagged)} place(s): {'; '.join(flagged)}")
 
     return _run(args, work, translate_file)
+
+
+def _text_record(result: Any, markup: str, streamed: str | None) -> dict[str, Any]:
+    """The JSON record of one translated text input."""
+    return {
+        "text": result.text if streamed is None else streamed,
+        "format": markup,
+        "source_language": result.detected_language.language,
+        "confidence": result.detected_language.confidence,
+        "models": list(result.route.models),
+        "demo": result.route.demo,
+        "output_truncated": result.output_truncated,
+        "applied_terms": list(result.applied_terms),
+        "missed_terms": list(result.missed_terms),
+        "markup_degraded": result.markup_degraded,
+        "quality": dataclasses.asdict(result.quality),
+        **({"cached_units": result.cached_units, "units": result.units} if streamed else {}),
+    }
+
+
+def _file_record(item: Input, path: Path, done: Any) -> dict[str, Any]:
+    """The JSON record of one translated file (`translate_document`), written to `path`."""
+    return {
+        "input": item.name,
+        "ok": True,
+        "output": str(path),
+        "mime_type": done.mime_type,
+        "source_language": done.detected_language.language,
+        "models": list(done.route.models),
+        "demo": done.route.demo,
+        "units": done.units,
+        "cached_units": done.cached_units,
+        "applied_terms": list(done.applied_terms),
+        "missed_terms": list(done.missed_terms),
+        "markup_degraded": done.markup_degraded,
+        "quality": dataclasses.asdict(done.quality),
+        "flagged": [{"location": f.location, "flags": list(f.flags)} for f in done.flagged],
+    }
 
 
 def _stream(
