@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from newsmt import charsets
+from newsmt.core.errors import InvalidArgument
 from newsmt.pipeline.documents.files import kinds
 from newsmt.pipeline.documents.files.kinds import FileKind
 from newsmt.pipeline.documents.model import Document, UnitOutput
@@ -13,6 +15,17 @@ from newsmt.pipeline.quality import Flag
 
 #: Quality flags by (part, unit).
 Flags = Mapping[tuple[int, int], set[Flag]]
+
+
+def read_text(content: bytes, kind: FileKind, *, html: bool = False) -> charsets.Decoded:
+    """A text file's content as `newsmt.charsets` reads it (a byte-order mark, an HTML page's
+    declared charset, UTF-8, then detection); InvalidArgument when it is not text."""
+    try:
+        return charsets.decode(content, html=html)
+    except charsets.UndecodableError as exc:
+        raise InvalidArgument.field(
+            "content", f"the {kind.kind.upper()} file is not text: {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from newsmt.core.errors import InvalidArgument
 from newsmt.pipeline.documents import align, project
 from newsmt.pipeline.documents.blocks import Block
 from newsmt.pipeline.documents.files import wrap
-from newsmt.pipeline.documents.files.base import Flags, Written
+from newsmt.pipeline.documents.files.base import Flags, Written, read_text
 from newsmt.pipeline.documents.files.kinds import FileKind
 from newsmt.pipeline.documents.model import Document, TokenLink, Unit, UnitOutput
 from newsmt.pipeline.quality import Flag
@@ -93,12 +93,7 @@ class SubtitleFile:
     def __init__(self, content: bytes, kind: FileKind) -> None:
         self.kind = kind
         self.vtt = kind.kind == "vtt"
-        try:
-            self.decoded = charsets.decode(content)
-        except charsets.UndecodableError as exc:
-            raise InvalidArgument.field(
-                "content", f"the {kind.kind.upper()} file is not text: {exc}"
-            ) from None
+        self.decoded = read_text(content, kind)
         self.source = self.decoded.text
         self.content = content
         self.cues = _vtt_cues(self.source) if self.vtt else _srt_cues(self.source)

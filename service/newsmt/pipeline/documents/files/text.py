@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from newsmt import charsets
-from newsmt.core.errors import InvalidArgument
 from newsmt.pipeline.documents import Format, render, scan
-from newsmt.pipeline.documents.files.base import Flags, Written
+from newsmt.pipeline.documents.files.base import Flags, Written, read_text
 from newsmt.pipeline.documents.files.kinds import FileKind
 from newsmt.pipeline.documents.model import Document, UnitOutput
 
@@ -29,10 +28,7 @@ class TextFile:
         self.kind = kind
         self.format = _FORMATS[kind.kind]
         self.source_language: str | None = None
-        try:
-            self.decoded = charsets.decode(content, html=self.format == "html")
-        except charsets.UndecodableError as exc:
-            raise InvalidArgument.field("content", f"the file is not text: {exc}") from None
+        self.decoded = read_text(content, kind, html=self.format == "html")
         self._scan = scan(self.decoded.text, self.format)
 
     def documents(self, language: str) -> list[Document]:
